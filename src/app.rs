@@ -1,0 +1,109 @@
+//! Start-up: everything between the settings and a ready [`AppState`].
+
+use jiff::tz::TimeZone;
+
+use crate::auth::{self, TokenKeys};
+use crate::config::Settings;
+use crate::domain::{Invalid, Region, Role, parse_timezone};
+use crate::http::{AppState, Inner};
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid setting {0}")]
+    Setting(#[from] Invalid),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] auth::SecretError),
+}
+
+/// The first admin, made on first start; `password` is set when it was generated.
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub generated_password: Option<String>,
+}
+
+/// The validated settings the running service needs.
+pub struct Resolved {
+    pub tz: TimeZone,
+    pub tz_name: String,
+    pub region: Region,
+}
+
+pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
+    let tz = parse_timezone("LINEWISE_TIMEZONE", &settings.timezone)?;
+    parse_timezone("LINEWISE_EXOTEL_TIMEZONE", &settings.exotel_timezone)?;
+    let region = Region::parse(&settings.default_region)
+        .map_err(|e| Invalid::new("LINEWISE_DEFAULT_REGION", e.message))?;
+    if settings.token_ttl < 60 {
+        return Err(Invalid::new(
+            "LINEWISE_TOKEN_TTL",
+            "must be at least 60 seconds",
+        ));
+    }
+    Ok(Resolved {
+        tz,
+        tz_name: settings.timezone.trim().to_string(),
+        region,
+    })
+}
+
+/// Opens the store (migrating it), loads the JWT secret and makes the first
+/// admin when there are no users.
+pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdmin>), StartError> {
+    let resolved = resolve(settings)?;
+    let store = store::open(&settings.database_url).await?;
+    let secret = auth::load_or_create_secret(
+        settings.jwt_secret().as_ref(),
+        &settings.database_url,
+        store.as_ref(),
+    )
+    .await?;
+    let admin = bootstrap_admin(settings, store.as_ref()).await?;
+    let state = AppState::new(Inner {
+        store,
+        keys: TokenKeys::new(&secret, settings.token_ttl),
+        tz: resolved.tz,
+        tz_name: resolved.tz_name,
+        region: resolved.region,
+        login_limiter: Default::default(),
+    });
+    Ok((state, admin))
+}
+
+async fn bootstrap_admin(
+    settings: &Settings,
+    store: &dyn store::Store,
+) -> Result<Option<BootstrapAdmin>, StartError> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let email = crate::http::api::users::parse_email(&settings.admin_email)
+        .map_err(|e| Invalid::new("LINEWISE_ADMIN_EMAIL", e.message))?;
+    let (password, generated) = match &settings.admin_password {
+        Some(p) => {
+            crate::http::api::users::check_password(p)
+                .map_err(|e| Invalid::new("LINEWISE_ADMIN_PASSWORD", e.message))?;
+            (p.clone(), None)
+        }
+        None => {
+            let p = auth::random_token(20);
+            (p.clone(), Some(p))
+        }
+    };
+    let hash = auth::hash_password_blocking(password).await;
+    match store
+        .create_user(&email, &hash, Role::SuperAdmin, &[])
+        .await
+    {
+        Ok(_) => Ok(Some(BootstrapAdmin {
+            email,
+            generated_password: generated,
+        })),
+        // Another node made the first admin at the same moment.
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

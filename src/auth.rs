@@ -1,0 +1,251 @@
+//! Passwords (Argon2id) and access tokens (JWT, HS256 pinned).
+//!
+//! Hashing is CPU-heavy on purpose, so callers on the async runtime use the
+//! `*_blocking` wrappers, which move it to the blocking pool.
+
+use std::fmt;
+use std::path::Path;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+
+/// Who issues and who accepts our tokens.
+pub const ISSUER: &str = "linewise";
+pub const AUDIENCE: &str = "linewise-api";
+/// The shortest password we accept.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// A secret that `Debug` and `Display` never print.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A random URL-safe string of `n` characters.
+pub fn random_token(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Hashes a password with Argon2id (m = 19 MiB, t = 2, p = 1).
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .expect("argon2 hashing with default parameters cannot fail")
+}
+
+/// Checks a password against a stored hash; a malformed hash never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+pub async fn hash_password_blocking(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("hashing task panicked")
+}
+
+/// Verifies off the async runtime. With `hash = None` (an unknown email) it
+/// still does the work against a fixed hash, so both answers take as long.
+pub async fn verify_password_blocking(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+        verify_password(&password, &hash) && known
+    })
+    .await
+    .expect("verification task panicked")
+}
+
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("linewise-timing-equaliser"));
+
+/// What a token says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Issues and checks access tokens with one HS256 key.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_seconds: i64,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys").finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret, ttl_seconds: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+            ttl_seconds,
+        }
+    }
+
+    /// A token for user `id`, and the instant it expires.
+    pub fn issue(&self, user_id: i64) -> (String, jiff::Timestamp) {
+        let now = jiff::Timestamp::now().as_second();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".into());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("HS256 signing cannot fail");
+        let exp = jiff::Timestamp::from_second(claims.exp).unwrap_or(jiff::Timestamp::MAX);
+        (token, exp)
+    }
+
+    /// The user id a valid token names; `None` for anything else (another
+    /// key, another algorithm, `alg: none`, expired, not yet valid, wrong
+    /// issuer or audience).
+    pub fn verify(&self, token: &str) -> Option<i64> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        if data.header.alg != Algorithm::HS256 {
+            return None;
+        }
+        data.claims.sub.parse().ok()
+    }
+}
+
+/// The JWT secret: the configured one, else one generated once and kept —
+/// beside the SQLite file (mode 0600) or, on PostgreSQL, in the database so
+/// every node shares it.
+pub async fn load_or_create_secret(
+    configured: Option<&Secret>,
+    database_url: &str,
+    store: &dyn Store,
+) -> Result<Secret, SecretError> {
+    if let Some(s) = configured {
+        if s.expose().len() < 32 {
+            return Err(SecretError::TooShort);
+        }
+        return Ok(s.clone());
+    }
+    if let Some(db) = crate::store::sqlite_path(database_url) {
+        let path = secret_path(&db);
+        return secret_file(&path);
+    }
+    let value = store
+        .setting_or_insert("jwt_secret", &random_token(64))
+        .await?;
+    Ok(Secret::new(value))
+}
+
+/// Where the generated secret of a SQLite database is kept.
+pub fn secret_path(db: &Path) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".jwt-secret");
+    db.with_file_name(name)
+}
+
+fn secret_file(path: &Path) -> Result<Secret, SecretError> {
+    use std::io::Write;
+    if let Ok(s) = std::fs::read_to_string(path) {
+        let s = s.trim().to_string();
+        if s.len() >= 32 {
+            return Ok(Secret::new(s));
+        }
+    }
+    let value = random_token(64);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(value.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Secret::new(value))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("LINEWISE_JWT_SECRET must be at least 32 characters")]
+    TooShort,
+    #[error("cannot keep the JWT secret: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_hashes_are_argon2id() {
+        let h = hash_password("correct horse battery");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_foreign_ones_fail() {
+        let keys = TokenKeys::new(&Secret::new("a".repeat(40)), 3600);
+        let (t, _) = keys.issue(7);
+        assert_eq!(keys.verify(&t), Some(7));
+        let other = TokenKeys::new(&Secret::new("b".repeat(40)), 3600);
+        assert_eq!(other.verify(&t), None);
+        let expired = TokenKeys::new(&Secret::new("a".repeat(40)), -3600);
+        assert_eq!(keys.verify(&expired.issue(7).0), None);
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

@@ -1,0 +1,123 @@
+//! Every setting, as a flag and an environment variable (`linewise --help`
+//! lists them all).
+
+use clap::Args;
+
+use crate::auth::Secret;
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "LINEWISE_BIND",
+        default_value = "0.0.0.0:3001",
+        global = true
+    )]
+    pub bind: String,
+
+    /// Database: `sqlite://FILE` (embedded, created on first start) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://linewise.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// JWT signing secret (at least 32 characters). Unset: generated once and
+    /// kept beside the SQLite file (mode 0600), or in the PostgreSQL database.
+    #[arg(
+        long,
+        env = "LINEWISE_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// How long an access token lives, in seconds.
+    #[arg(long, env = "LINEWISE_TOKEN_TTL", default_value_t = 8 * 3600, global = true)]
+    pub token_ttl: i64,
+
+    /// The business's IANA timezone, for "today" and for dates.
+    #[arg(long, env = "LINEWISE_TIMEZONE", default_value = "UTC", global = true)]
+    pub timezone: String,
+
+    /// The Exotel account's timezone (Exotel sends naive local times).
+    #[arg(
+        long,
+        env = "LINEWISE_EXOTEL_TIMEZONE",
+        default_value = "Asia/Kolkata",
+        global = true
+    )]
+    pub exotel_timezone: String,
+
+    /// Region whose national numbers (`09876543210`) are read without a country code.
+    #[arg(
+        long,
+        env = "LINEWISE_DEFAULT_REGION",
+        default_value = "IN",
+        global = true
+    )]
+    pub default_region: String,
+
+    /// Twilio auth token, to check `X-Twilio-Signature`. Unset: Twilio webhook off.
+    #[arg(
+        long,
+        env = "LINEWISE_TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub twilio_auth_token: Option<String>,
+
+    /// The public URL linewise is reached at (for webhook signatures and cookies).
+    #[arg(long, env = "LINEWISE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Email of the first admin, made on first start when there are no users.
+    #[arg(
+        long,
+        env = "LINEWISE_ADMIN_EMAIL",
+        default_value = "admin@localhost",
+        global = true
+    )]
+    pub admin_email: String,
+
+    /// Password of the first admin. Unset: a random one, printed once.
+    #[arg(
+        long,
+        env = "LINEWISE_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `linewise=debug`.
+    #[arg(long, env = "LINEWISE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+impl Settings {
+    /// Defaults for a database URL, ignoring the environment (for tests and tools).
+    pub fn for_database(url: &str) -> Settings {
+        Settings {
+            bind: "127.0.0.1:0".into(),
+            database_url: url.into(),
+            jwt_secret: None,
+            token_ttl: 8 * 3600,
+            timezone: "UTC".into(),
+            exotel_timezone: "Asia/Kolkata".into(),
+            default_region: "IN".into(),
+            twilio_auth_token: None,
+            public_url: None,
+            admin_email: "admin@localhost".into(),
+            admin_password: None,
+            log: "info".into(),
+        }
+    }
+
+    pub fn jwt_secret(&self) -> Option<Secret> {
+        self.jwt_secret.clone().map(Secret::new)
+    }
+}

@@ -1,0 +1,357 @@
+//! Call records: the statuses, directions and providers we know, and
+//! [`NewCall`], the validated record every way in produces.
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use super::{E164, Invalid, Region};
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident, $field:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(s: &str) -> Result<Self, Invalid> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(Invalid::new(
+                    $field,
+                    format!("'{}' is not one of {}", s, [$($text),+].join(", ")),
+                )) }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a call record came from.
+    Provider, "provider" {
+        Exotel = "exotel",
+        Twilio = "twilio",
+        Manual = "manual",
+        Csv = "csv",
+    }
+);
+
+text_enum!(
+    /// Seen from the business line: a customer called in, or the business called out.
+    CallDirection, "direction" {
+        Inbound = "inbound",
+        Outbound = "outbound",
+    }
+);
+
+text_enum!(
+    /// The state of a call as the provider reports it.
+    CallStatus, "status" {
+        Completed = "completed",
+        Busy = "busy",
+        NoAnswer = "no-answer",
+        Failed = "failed",
+        Canceled = "canceled",
+        InProgress = "in-progress",
+        Ringing = "ringing",
+        Queued = "queued",
+    }
+);
+
+impl CallStatus {
+    /// Answered: the call connected and ended normally.
+    pub fn is_answered(self) -> bool {
+        self == CallStatus::Completed
+    }
+
+    /// A status that, for an inbound call, means the caller was not served.
+    pub fn is_missed_kind(self) -> bool {
+        matches!(
+            self,
+            CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
+        )
+    }
+
+    /// Still going on: ringing, queued or in progress.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            CallStatus::Ringing | CallStatus::Queued | CallStatus::InProgress
+        )
+    }
+}
+
+/// The longest talk time we accept for one call: a week.
+pub const MAX_DURATION_SECONDS: i64 = 7 * 24 * 3600;
+const MAX_ID_LEN: usize = 128;
+
+/// A validated call record, ready to store. Every way in (the JSON API, the
+/// provider formats, CSV, the demo generator) builds one of these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCall {
+    pub provider: Provider,
+    pub provider_call_id: String,
+    pub phone_number: E164,
+    /// E.164 when the party's number parses, otherwise as given (`anonymous`).
+    pub other_party: Option<String>,
+    pub direction: CallDirection,
+    pub status: CallStatus,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub duration_seconds: i64,
+    pub flow_id: Option<String>,
+    pub flow_name: Option<String>,
+    pub recording_url: Option<String>,
+    /// The provider's original fields.
+    pub raw: Value,
+}
+
+const CALL_FIELDS: &[&str] = &[
+    "provider",
+    "providerCallId",
+    "phoneNumber",
+    "otherParty",
+    "direction",
+    "status",
+    "startedAt",
+    "endedAt",
+    "durationSeconds",
+    "flowId",
+    "flowName",
+    "recordingUrl",
+    "raw",
+];
+
+impl NewCall {
+    /// Reads one item of the `calls` JSON shape (SPEC §3.3), reporting every
+    /// bad field, not just the first.
+    pub fn from_json(item: &Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
+        let Some(obj) = item.as_object() else {
+            return Err(vec![Invalid::new(
+                "",
+                format!("a call must be a JSON object, got {}", kind(item)),
+            )]);
+        };
+        let mut errs = Vec::new();
+        for key in obj.keys() {
+            if !CALL_FIELDS.contains(&key.as_str()) {
+                errs.push(Invalid::new(key.clone(), format!("unknown field '{key}'")));
+            }
+        }
+        macro_rules! take {
+            ($r:expr) => {
+                $r.map_err(|e| errs.push(e)).ok()
+            };
+        }
+
+        let provider = take!(opt_text(obj, "provider").and_then(|v| match v {
+            Some(s) => Provider::parse(&s),
+            None => Ok(Provider::Manual),
+        }));
+        let provider_call_id = take!(
+            id_text(obj, "providerCallId")
+                .and_then(|v| { v.ok_or_else(|| Invalid::new("providerCallId", "is required")) })
+        );
+        let phone_number = take!(opt_text(obj, "phoneNumber").and_then(|v| match v {
+            Some(s) => E164::parse("phoneNumber", &s, region),
+            None => Err(Invalid::new("phoneNumber", "is required")),
+        }));
+        let other_party =
+            take!(opt_text(obj, "otherParty").map(|v| v.map(|s| other_party(&s, region))));
+        let direction =
+            take!(required_text(obj, "direction").and_then(|s| CallDirection::parse(&s)));
+        let status = take!(required_text(obj, "status").and_then(|s| CallStatus::parse(&s)));
+        let started_at =
+            take!(required_text(obj, "startedAt").and_then(|s| instant("startedAt", &s)));
+        let ended_at = take!(
+            opt_text(obj, "endedAt").and_then(|v| v.map(|s| instant("endedAt", &s)).transpose())
+        );
+        let duration = take!(duration(obj));
+        let flow_id = take!(id_text(obj, "flowId"));
+        let flow_name = take!(opt_text(obj, "flowName"));
+        let recording_url = take!(opt_text(obj, "recordingUrl"));
+        let raw = match obj.get("raw") {
+            None | Some(Value::Null) => Some(item.clone()),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(v) => take!(Err(Invalid::new(
+                "raw",
+                format!("must be an object, got {}", kind(v)),
+            ))),
+        };
+        if let (Some(s), Some(Some(e))) = (started_at, ended_at)
+            && e < s
+        {
+            errs.push(Invalid::new(
+                "endedAt",
+                format!("'{e}' is before startedAt '{s}'"),
+            ));
+        }
+        if let (Some(None), Some(Some(_))) = (&flow_id, &flow_name) {
+            errs.push(Invalid::new("flowName", "needs a flowId"));
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(NewCall {
+            provider: provider.unwrap(),
+            provider_call_id: provider_call_id.unwrap(),
+            phone_number: phone_number.unwrap(),
+            other_party: other_party.unwrap(),
+            direction: direction.unwrap(),
+            status: status.unwrap(),
+            started_at: started_at.unwrap(),
+            ended_at: ended_at.unwrap(),
+            duration_seconds: duration.unwrap(),
+            flow_id: flow_id.unwrap(),
+            flow_name: flow_name.unwrap(),
+            recording_url: recording_url.unwrap(),
+            raw: raw.unwrap(),
+        })
+    }
+}
+
+/// The other party as stored: E.164 when it is a valid number, else the text
+/// as given (withheld numbers, SIP URIs).
+pub fn other_party(s: &str, region: Region) -> String {
+    E164::parse("otherParty", s, region)
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_else(|_| s.trim().chars().take(64).collect())
+}
+
+/// Parses an RFC 3339 instant; stored to the second (fractions are dropped).
+pub fn instant(field: &str, s: &str) -> Result<Timestamp, Invalid> {
+    let t: Timestamp = s.trim().parse().map_err(|_| {
+        Invalid::new(
+            field,
+            format!("'{s}' is not an RFC 3339 instant such as 2026-01-16T03:35:12Z"),
+        )
+    })?;
+    Timestamp::from_second(t.as_second())
+        .map_err(|_| Invalid::new(field, format!("'{s}' is out of range")))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn opt_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Invalid> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() > 2048 => {
+            Err(Invalid::new(field, "is longer than 2048 characters"))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(v) => Err(Invalid::new(
+            field,
+            format!("must be a string, got {} ({v})", kind(v)),
+        )),
+    }
+}
+
+fn required_text(obj: &Map<String, Value>, field: &str) -> Result<String, Invalid> {
+    opt_text(obj, field)?.ok_or_else(|| Invalid::new(field, "is required"))
+}
+
+/// An identifier that providers send as a string or a number.
+fn id_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Invalid> {
+    let v = match obj.get(field) {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => opt_text(obj, field)?,
+    };
+    match v {
+        Some(s) if s.len() > MAX_ID_LEN => Err(Invalid::new(
+            field,
+            format!("is longer than {MAX_ID_LEN} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn duration(obj: &Map<String, Value>) -> Result<i64, Invalid> {
+    let field = "durationSeconds";
+    let n = match obj.get(field) {
+        None | Some(Value::Null) => return Ok(0),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            Invalid::new(field, format!("'{n}' is not a whole number of seconds"))
+        })?,
+        Some(v) => {
+            return Err(Invalid::new(
+                field,
+                format!("must be a whole number of seconds, got {} ({v})", kind(v)),
+            ));
+        }
+    };
+    if !(0..=MAX_DURATION_SECONDS).contains(&n) {
+        return Err(Invalid::new(
+            field,
+            format!("'{n}' must be between 0 and {MAX_DURATION_SECONDS}"),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn good() -> Value {
+        json!({"provider": "manual", "providerCallId": "c-1001", "phoneNumber": "+919876543210",
+            "otherParty": "09812345678", "direction": "inbound", "status": "completed",
+            "startedAt": "2026-01-16T03:35:12.900Z", "endedAt": "2026-01-16T03:39:17Z",
+            "durationSeconds": 198, "flowId": 231, "flowName": "Support menu", "recordingUrl": null})
+    }
+
+    #[test]
+    fn reads_the_calls_shape() {
+        let c = NewCall::from_json(&good(), Region::default()).unwrap();
+        assert_eq!(c.provider, Provider::Manual);
+        assert_eq!(c.other_party.as_deref(), Some("+919812345678"));
+        assert_eq!(c.started_at.to_string(), "2026-01-16T03:35:12Z");
+        assert_eq!(c.flow_id.as_deref(), Some("231"));
+        assert_eq!(c.duration_seconds, 198);
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let mut v = good();
+        v["phoneNumber"] = json!("12");
+        v["status"] = json!("done");
+        v["durationSeconds"] = json!(-1);
+        v["colour"] = json!("red");
+        let errs = NewCall::from_json(&v, Region::default()).unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        for f in ["phoneNumber", "status", "durationSeconds", "colour"] {
+            assert!(fields.contains(&f), "{fields:?}");
+        }
+        assert!(errs.iter().any(|e| e.message.contains("'done'")));
+    }
+
+    #[test]
+    fn withheld_numbers_are_kept_as_given() {
+        assert_eq!(other_party("anonymous", Region::default()), "anonymous");
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in CallStatus::ALL {
+            assert_eq!(CallStatus::parse(s.as_str()).unwrap(), *s);
+        }
+        assert!(CallStatus::Canceled.is_missed_kind() && !CallStatus::Completed.is_missed_kind());
+    }
+}

@@ -1,0 +1,194 @@
+//! `POST /api/calls` (one call or a batch) and `GET /api/calls`.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::analytics::read_view;
+use crate::domain::NewCall;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ItemIssue};
+use crate::http::extract::{Admin, AuthUser, QueryPairs, parse_json, read_body};
+use crate::store::{CallQuery, CallRow};
+
+/// Most calls in one request.
+pub const MAX_BATCH: usize = 10_000;
+/// Most calls in one page.
+pub const MAX_PAGE: i64 = 500;
+
+/// A call as `GET /api/calls` shows it (the `calls` shape plus `id`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    id: i64,
+    provider: String,
+    provider_call_id: String,
+    phone_number: String,
+    other_party: Option<String>,
+    direction: String,
+    status: String,
+    started_at: String,
+    ended_at: Option<String>,
+    duration_seconds: i64,
+    flow_id: Option<String>,
+    flow_name: Option<String>,
+    recording_url: Option<String>,
+}
+
+fn instant(s: i64) -> String {
+    jiff::Timestamp::from_second(s)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+impl From<CallRow> for CallView {
+    fn from(c: CallRow) -> Self {
+        CallView {
+            id: c.id,
+            provider: c.provider,
+            provider_call_id: c.provider_call_id,
+            phone_number: c.phone_number,
+            other_party: c.other_party,
+            direction: c.direction,
+            status: c.status,
+            started_at: instant(c.started_at),
+            ended_at: c.ended_at.map(instant),
+            duration_seconds: c.duration_seconds,
+            flow_id: c.flow_id,
+            flow_name: c.flow_name,
+            recording_url: c.recording_url,
+        }
+    }
+}
+
+/// Validates a whole batch: every bad item is reported, nothing is stored
+/// unless every item is good.
+pub fn validate_batch(body: Value, region: crate::domain::Region) -> ApiResult<Vec<NewCall>> {
+    let items = match body {
+        Value::Array(items) => items,
+        obj @ Value::Object(_) => vec![obj],
+        other => {
+            return Err(ApiError::invalid(
+                "",
+                format!("expected a call object or an array of calls, got {other}"),
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err(ApiError::invalid(
+            "",
+            "the batch is empty: give at least one call",
+        ));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "",
+            format!("{} calls in one batch; at most {MAX_BATCH}", items.len()),
+        ));
+    }
+    let mut calls = Vec::with_capacity(items.len());
+    let mut issues = Vec::new();
+    let mut bad_items = 0;
+    for (index, item) in items.iter().enumerate() {
+        match NewCall::from_json(item, region) {
+            Ok(c) => calls.push(c),
+            Err(errs) => {
+                bad_items += 1;
+                issues.extend(errs.into_iter().map(|e| ItemIssue {
+                    index,
+                    field: e.field,
+                    message: e.message,
+                }));
+            }
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::InvalidItems {
+            message: format!(
+                "{bad_items} of {} calls are invalid; nothing was stored",
+                items.len()
+            ),
+            details: issues,
+        });
+    }
+    Ok(calls)
+}
+
+/// `POST /api/calls`: one call or an array of up to 10 000, in one transaction.
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let bytes = read_body(req, &state).await?;
+    let body: Value = parse_json(&bytes)?;
+    let calls = validate_batch(body, state.region)?;
+    let outcome = state.store.upsert_calls(&calls).await?;
+    Ok(Json(
+        json!({"received": calls.len(), "created": outcome.created, "updated": outcome.updated}),
+    ))
+}
+
+fn encode_cursor(started_at: i64, id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{started_at}:{id}"))
+}
+
+fn decode_cursor(s: &str) -> ApiResult<(i64, i64)> {
+    let bad = || {
+        ApiError::invalid(
+            "cursor",
+            format!("'{s}' is not a cursor from a previous page"),
+        )
+    };
+    let text = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(text).map_err(|_| bad())?;
+    let (a, b) = text.split_once(':').ok_or_else(bad)?;
+    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+}
+
+/// `GET /api/calls`: newest first, with the dashboard's filters; no period
+/// means all time. `limit` ≤ 500 (default 100), `cursor` from `nextCursor`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let view = read_view(&state, &user, q, &["limit", "cursor"], false).await?;
+    let limit = match view.rest.get("limit") {
+        None => 100,
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("'{v}' must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let after = view
+        .rest
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    let query = CallQuery {
+        period: view.period.as_ref().map(|p| p.second_bounds()),
+        after,
+        limit: limit + 1,
+    };
+    let mut rows = state.store.list_calls(&view.scope, &query).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.started_at, r.id))
+    } else {
+        None
+    };
+    let items: Vec<CallView> = rows.into_iter().map(Into::into).collect();
+    Ok(Json(json!({"items": items, "nextCursor": next})))
+}

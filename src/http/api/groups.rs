@@ -1,0 +1,183 @@
+//! `/api/phone-number-groups`: named sets of lines; a line may be in several.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::phone_numbers::visible_filter;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Admin, ApiJson, AuthUser, path_id};
+use crate::store::{GroupChanges, GroupRow, StoreError};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    phone_number_ids: Vec<i64>,
+}
+
+fn view(user: &AuthUser, g: GroupRow) -> GroupView {
+    GroupView {
+        id: g.id,
+        name: g.name,
+        description: g.description,
+        phone_number_ids: visible_filter(user, g.phone_number_ids),
+    }
+}
+
+fn not_found(id: i64) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("no group has id {id}")),
+        other => other.into(),
+    }
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 {
+        return Err(ApiError::invalid(
+            "name",
+            format!("'{name}' must be 1 to 100 characters"),
+        ));
+    }
+    Ok(n.to_string())
+}
+
+pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
+    let groups: Vec<GroupView> = state
+        .store
+        .list_groups()
+        .await?
+        .into_iter()
+        .map(|g| view(&user, g))
+        .collect();
+    Ok(Json(json!({ "items": groups })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<GroupView>> {
+    let id = path_id("group", &id)?;
+    Ok(Json(view(
+        &user,
+        state.store.get_group(id).await.map_err(not_found(id))?,
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateGroup {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    phone_number_ids: Vec<i64>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    ApiJson(body): ApiJson<CreateGroup>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    let name = check_name(&body.name)?;
+    let g = state
+        .store
+        .create_group(&name, body.description.as_deref(), &body.phone_number_ids)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&user, g))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateGroup {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "optional_nullable")]
+    description: Option<Option<String>>,
+    phone_number_ids: Option<Vec<i64>>,
+}
+
+fn optional_nullable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateGroup>,
+) -> ApiResult<Json<GroupView>> {
+    let id = path_id("group", &id)?;
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let g = state
+        .store
+        .update_group(
+            id,
+            GroupChanges {
+                name,
+                description: body.description,
+                phone_number_ids: body.phone_number_ids,
+            },
+        )
+        .await
+        .map_err(not_found(id))?;
+    Ok(Json(view(&user, g)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id("group", &id)?;
+    state.store.delete_group(id).await.map_err(not_found(id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Members {
+    phone_number_ids: Vec<i64>,
+}
+
+/// `POST /api/phone-number-groups/:id/members {phoneNumberIds}`: adds lines.
+pub async fn add_members(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Members>,
+) -> ApiResult<Json<GroupView>> {
+    let id = path_id("group", &id)?;
+    let g = state
+        .store
+        .add_group_members(id, &body.phone_number_ids)
+        .await
+        .map_err(not_found(id))?;
+    Ok(Json(view(&user, g)))
+}
+
+/// `DELETE /api/phone-number-groups/:id/members/:phoneNumberId`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    Path((id, line)): Path<(String, String)>,
+) -> ApiResult<Json<GroupView>> {
+    let id = path_id("group", &id)?;
+    let line = path_id("phone number", &line)?;
+    let g = state
+        .store
+        .remove_group_member(id, line)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("group {id} has no member {line}")),
+            other => other.into(),
+        })?;
+    Ok(Json(view(&user, g)))
+}

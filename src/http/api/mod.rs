@@ -1,0 +1,9 @@
+//! One file per resource: its handlers and its request/response shapes.
+
+pub mod analytics;
+pub mod auth;
+pub mod calls;
+pub mod groups;
+pub mod health;
+pub mod phone_numbers;
+pub mod users;

@@ -1,0 +1,411 @@
+//! `/api/phone-numbers`: the seed's eight endpoints (same paths, same bare
+//! arrays), plus `PATCH /api/phone-numbers/bulk`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::{E164, Invalid, Region};
+use crate::http::AppState;
+use crate::http::access::{may_see, visible_ids};
+use crate::http::error::{ApiError, ApiResult, ItemIssue};
+use crate::http::extract::{Admin, ApiJson, AuthUser, QueryPairs, path_id};
+use crate::store::{PhoneNumberChanges, PhoneNumberRow, StoreError};
+
+/// A line as the seed's API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneNumberView {
+    pub id: i64,
+    pub number: String,
+    pub friendly_name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub is_active: bool,
+    pub is_primary: bool,
+    pub capabilities: Value,
+    pub metadata: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<PhoneNumberRow> for PhoneNumberView {
+    fn from(r: PhoneNumberRow) -> Self {
+        PhoneNumberView {
+            id: r.id,
+            number: r.number,
+            friendly_name: r.friendly_name,
+            kind: r.kind,
+            is_active: r.is_active,
+            is_primary: r.is_primary,
+            capabilities: r.capabilities,
+            metadata: r.metadata,
+            created_at: r.created_at.to_string(),
+            updated_at: r.updated_at.to_string(),
+        }
+    }
+}
+
+/// The label a line shows in the dropdown: its name, else its number for people.
+pub fn label(r: &PhoneNumberRow) -> String {
+    r.friendly_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| crate::domain::phone::human(&r.number))
+}
+
+/// Distinguishes an absent field (leave it) from `null` (clear it).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The fields of a line a client may set; every one optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LineBody {
+    number: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    friendly_name: Option<Option<String>>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    is_active: Option<bool>,
+    is_primary: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    capabilities: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Option<Value>>,
+}
+
+const MAX_NAME: usize = 100;
+
+fn json_object(field: &str, v: Option<Option<Value>>) -> Result<Option<Value>, Invalid> {
+    match v {
+        None => Ok(None),
+        Some(None) => Ok(Some(json!({}))),
+        Some(Some(v @ Value::Object(_))) => {
+            if v.to_string().len() > 16 * 1024 {
+                return Err(Invalid::new(field, "is larger than 16 KiB"));
+            }
+            if let Some(k) = v
+                .as_object()
+                .and_then(|o| o.keys().find(|k| k.trim().is_empty() || k.len() > 64))
+            {
+                return Err(Invalid::new(
+                    field,
+                    format!("key '{k}' must be 1 to 64 characters"),
+                ));
+            }
+            Ok(Some(v))
+        }
+        Some(Some(v)) => Err(Invalid::new(
+            field,
+            format!("must be a JSON object, got {v}"),
+        )),
+    }
+}
+
+impl LineBody {
+    /// Validates every field, collecting all problems.
+    fn into_changes(self, region: Region) -> Result<PhoneNumberChanges, Vec<Invalid>> {
+        let mut errs = Vec::new();
+        let number = match &self.number {
+            Some(n) => E164::parse("number", n, region)
+                .map_err(|e| errs.push(e))
+                .ok()
+                .map(|n| n.as_str().to_string()),
+            None => None,
+        };
+        let friendly_name = match self.friendly_name {
+            Some(Some(n)) if n.trim().is_empty() => Some(None),
+            Some(Some(n)) if n.trim().chars().count() > MAX_NAME => {
+                errs.push(Invalid::new(
+                    "friendlyName",
+                    format!("must be at most {MAX_NAME} characters"),
+                ));
+                None
+            }
+            Some(n) => Some(n.map(|s| s.trim().to_string())),
+            None => None,
+        };
+        let kind = match self.kind {
+            Some(k) => {
+                let t = k.trim().to_lowercase();
+                let ok = !t.is_empty()
+                    && t.len() <= 32
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    errs.push(Invalid::new(
+                        "type",
+                        format!("'{k}' is not a line type such as exophone, sip or landline"),
+                    ));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let capabilities = json_object("capabilities", self.capabilities)
+            .map_err(|e| errs.push(e))
+            .ok()
+            .flatten();
+        let metadata = json_object("metadata", self.metadata)
+            .map_err(|e| errs.push(e))
+            .ok()
+            .flatten();
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(PhoneNumberChanges {
+            number,
+            friendly_name,
+            kind,
+            is_active: self.is_active,
+            is_primary: self.is_primary,
+            capabilities,
+            metadata,
+        })
+    }
+}
+
+fn first(errs: Vec<Invalid>) -> ApiError {
+    if errs.len() == 1 {
+        ApiError::Invalid(errs.into_iter().next().expect("one error"))
+    } else {
+        ApiError::InvalidItems {
+            message: errs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            details: errs
+                .into_iter()
+                .map(|e| ItemIssue {
+                    index: 0,
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn not_found(id: i64) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("no phone number has id {id}")),
+        other => other.into(),
+    }
+}
+
+/// `GET /api/phone-numbers?includeInactive=`: primary first, then by name.
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Json<Vec<PhoneNumberView>>> {
+    q.only(&["includeInactive"])?;
+    let include_inactive = match q.get("includeInactive") {
+        None | Some("") | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(ApiError::invalid(
+                "includeInactive",
+                format!("'{v}' is not true or false"),
+            ));
+        }
+    };
+    let rows = state.store.list_phone_numbers(include_inactive).await?;
+    Ok(Json(
+        rows.into_iter()
+            .filter(|r| may_see(&user, r))
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropdownItem {
+    id: i64,
+    number: String,
+    label: String,
+    is_primary: bool,
+}
+
+/// `GET /api/phone-numbers/dropdown`: the active lines the user may see.
+pub async fn dropdown(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<DropdownItem>>> {
+    let rows = state.store.list_phone_numbers(false).await?;
+    Ok(Json(
+        rows.into_iter()
+            .filter(|r| may_see(&user, r))
+            .map(|r| DropdownItem {
+                id: r.id,
+                label: label(&r),
+                number: r.number,
+                is_primary: r.is_primary,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PhoneNumberView>> {
+    let id = path_id("phone number", &id)?;
+    let row = state
+        .store
+        .get_phone_number(id)
+        .await
+        .map_err(not_found(id))?;
+    if !may_see(&user, &row) {
+        return Err(ApiError::Forbidden(format!(
+            "phone number {id} is not one of your lines"
+        )));
+    }
+    Ok(Json(row.into()))
+}
+
+/// `GET /api/phone-numbers/primary/current`: 404 when there is none (or the
+/// user may not see it).
+pub async fn primary(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<PhoneNumberView>> {
+    match state.store.primary_phone_number().await? {
+        Some(r) if may_see(&user, &r) => Ok(Json(r.into())),
+        _ => Err(ApiError::NotFound("no primary phone number is set".into())),
+    }
+}
+
+/// `POST /api/phone-numbers`: upsert by number; 201 when created, 200 when updated.
+pub async fn upsert(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(body): ApiJson<LineBody>,
+) -> ApiResult<(StatusCode, Json<PhoneNumberView>)> {
+    if body.number.is_none() {
+        return Err(ApiError::invalid("number", "is required"));
+    }
+    let changes = body.into_changes(state.region).map_err(first)?;
+    let number = changes.number.clone().expect("checked above");
+    let (row, created) = state.store.upsert_phone_number(&number, changes).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(row.into())))
+}
+
+/// `PUT /api/phone-numbers/:id`: changes only the given fields.
+pub async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LineBody>,
+) -> ApiResult<Json<PhoneNumberView>> {
+    let id = path_id("phone number", &id)?;
+    let changes = body.into_changes(state.region).map_err(first)?;
+    let mut rows = state
+        .store
+        .update_phone_numbers(vec![(id, changes)])
+        .await
+        .map_err(not_found(id))?;
+    Ok(Json(rows.remove(0).into()))
+}
+
+/// `DELETE /api/phone-numbers/:id`: 204; the line's call records stay.
+pub async fn delete(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id("phone number", &id)?;
+    state
+        .store
+        .delete_phone_number(id)
+        .await
+        .map_err(not_found(id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/phone-numbers/discover`: registers business numbers seen in calls.
+pub async fn discover(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
+    let (discovered, total) = state.store.discover_phone_numbers().await?;
+    Ok(Json(json!({"discovered": discovered, "total": total})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkItem {
+    id: i64,
+    data: LineBody,
+}
+
+/// `PATCH /api/phone-numbers/bulk`: `[{id, data}]`, all or nothing.
+pub async fn bulk(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(items): ApiJson<Vec<BulkItem>>,
+) -> ApiResult<Json<Value>> {
+    if items.is_empty() {
+        return Err(ApiError::invalid("", "give at least one {id, data} item"));
+    }
+    if items.len() > 1000 {
+        return Err(ApiError::invalid("", "at most 1000 items at once"));
+    }
+    let known: std::collections::HashSet<i64> = state
+        .store
+        .list_phone_numbers(true)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut issues = Vec::new();
+    let mut updates = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        if !known.contains(&item.id) {
+            issues.push(ItemIssue {
+                index,
+                field: "id".into(),
+                message: format!("no phone number has id {}", item.id),
+            });
+        }
+        match item.data.into_changes(state.region) {
+            Ok(c) => updates.push((item.id, c)),
+            Err(errs) => issues.extend(errs.into_iter().map(|e| ItemIssue {
+                index,
+                field: format!("data.{}", e.field),
+                message: e.message,
+            })),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::InvalidItems {
+            message: format!(
+                "{} problem(s) in the batch; nothing was changed",
+                issues.len()
+            ),
+            details: issues,
+        });
+    }
+    let rows = state.store.update_phone_numbers(updates).await?;
+    let items: Vec<PhoneNumberView> = rows.into_iter().map(Into::into).collect();
+    Ok(Json(json!({"updated": items.len(), "items": items})))
+}
+
+/// Lines the user may see, by id (for filtering other resources' id lists).
+pub fn visible_filter(user: &AuthUser, ids: Vec<i64>) -> Vec<i64> {
+    match visible_ids(user) {
+        None => ids,
+        Some(mine) => ids.into_iter().filter(|i| mine.contains(i)).collect(),
+    }
+}

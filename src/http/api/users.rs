@@ -1,0 +1,228 @@
+//! `/api/users`: super_admin only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::{MIN_PASSWORD_LEN, hash_password_blocking};
+use crate::domain::{Invalid, Role};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{ApiJson, SuperAdmin, path_id};
+use crate::store::{UserChanges, UserRow};
+
+/// A user as the API shows one (never the hash).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub phone_number_ids: Vec<i64>,
+    pub created_at: String,
+}
+
+impl From<UserRow> for UserView {
+    fn from(u: UserRow) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            is_active: u.is_active,
+            phone_number_ids: u.phone_number_ids,
+            created_at: u.created_at.to_string(),
+        }
+    }
+}
+
+/// Checks an email address enough to catch typos and junk.
+pub fn parse_email(s: &str) -> Result<String, Invalid> {
+    let e = s.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c == ',');
+    if ok {
+        Ok(e)
+    } else {
+        Err(Invalid::new(
+            "email",
+            format!("'{s}' is not an email address"),
+        ))
+    }
+}
+
+pub fn check_password(p: &str) -> Result<(), Invalid> {
+    if p.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Invalid::new(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    if p.len() > 1024 {
+        return Err(Invalid::new("password", "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+fn parse_role(s: &str) -> Result<Role, Invalid> {
+    s.parse()
+}
+
+pub async fn list(State(state): State<AppState>, _: SuperAdmin) -> ApiResult<Json<Value>> {
+    let users: Vec<UserView> = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "items": users })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: SuperAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let id = path_id("user", &id)?;
+    Ok(Json(
+        state
+            .store
+            .get_user(id)
+            .await
+            .map_err(not_found(id))?
+            .into(),
+    ))
+}
+
+fn not_found(id: i64) -> impl Fn(crate::store::StoreError) -> ApiError {
+    move |e| match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound(format!("no user has id {id}")),
+        other => other.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateUser {
+    email: String,
+    password: String,
+    role: String,
+    #[serde(default)]
+    phone_number_ids: Vec<i64>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    _: SuperAdmin,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let email = parse_email(&body.email)?;
+    let role = parse_role(&body.role)?;
+    check_password(&body.password)?;
+    let hash = hash_password_blocking(body.password).await;
+    let user = state
+        .store
+        .create_user(&email, &hash, role, &body.phone_number_ids)
+        .await?;
+    tracing::info!(user = user.id, role = %role, "user created");
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateUser {
+    role: Option<String>,
+    is_active: Option<bool>,
+    phone_number_ids: Option<Vec<i64>>,
+    password: Option<String>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    SuperAdmin(me): SuperAdmin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> ApiResult<Json<UserView>> {
+    let id = path_id("user", &id)?;
+    let target = state.store.get_user(id).await.map_err(not_found(id))?;
+    let role = body.role.as_deref().map(parse_role).transpose()?;
+    if let Some(p) = &body.password {
+        check_password(p)?;
+    }
+    let loses_super = target.role == Role::SuperAdmin
+        && (role.is_some_and(|r| r != Role::SuperAdmin) || body.is_active == Some(false));
+    if loses_super {
+        last_super_admin_guard(&state, target.id, me.id).await?;
+    }
+    let password_hash = match body.password {
+        Some(p) => Some(hash_password_blocking(p).await),
+        None => None,
+    };
+    let user = state
+        .store
+        .update_user(
+            id,
+            UserChanges {
+                role,
+                is_active: body.is_active,
+                phone_number_ids: body.phone_number_ids,
+                password_hash,
+            },
+        )
+        .await?;
+    Ok(Json(user.into()))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    SuperAdmin(me): SuperAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id("user", &id)?;
+    let target = state.store.get_user(id).await.map_err(not_found(id))?;
+    if target.role == Role::SuperAdmin {
+        last_super_admin_guard(&state, target.id, me.id).await?;
+    }
+    state.store.delete_user(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses a change that would leave no active super_admin.
+async fn last_super_admin_guard(state: &AppState, target: i64, _me: i64) -> ApiResult<()> {
+    let others = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| u.id != target && u.role == Role::SuperAdmin && u.is_active)
+        .count();
+    if others == 0 {
+        return Err(ApiError::Conflict(
+            "this is the last active super_admin; make another first".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_passwords() {
+        assert_eq!(parse_email(" Ops@Example.COM ").unwrap(), "ops@example.com");
+        assert!(parse_email("nope").is_err());
+        assert!(parse_email("a@").is_err());
+        assert!(check_password("short").is_err());
+        assert!(check_password("long enough password").is_ok());
+    }
+}

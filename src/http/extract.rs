@@ -1,0 +1,201 @@
+//! Request extractors: JSON bodies and query strings read into our error
+//! shape, and the signed-in user with proofs of what they may do.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::Role;
+use crate::store::StoreError;
+
+/// A JSON body: malformed JSON is 400; a well-formed body of the wrong shape
+/// (wrong type, unknown or missing field) is 422 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads a whole body within the route's size limit.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(super::BODY_LIMIT);
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))
+}
+
+/// The body limit a route runs under, for error messages.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Parses JSON into `T`, naming the path of a bad field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let field = if path == "." {
+            unknown_field(&inner).unwrap_or_default()
+        } else {
+            path
+        };
+        ApiError::invalid(field, inner)
+    })
+}
+
+fn unknown_field(msg: &str) -> Option<String> {
+    let rest = msg.split("field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The decoded `key=value` pairs of the query string, in order.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        ))
+    }
+}
+
+impl QueryPairs {
+    /// Refuses any parameter not in `known`.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        for (k, v) in &self.0 {
+            if !known.contains(&k.as_str()) {
+                return Err(ApiError::invalid(
+                    k.clone(),
+                    format!(
+                        "unknown query parameter '{k}={v}' (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The last value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A numeric id from the path.
+pub fn path_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("no {field} has id '{raw}'")))
+}
+
+/// The signed-in user, loaded fresh on every request so that a deactivated
+/// user or a changed role takes effect at once.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    /// The lines a manager or agent is assigned.
+    pub phone_number_ids: Vec<i64>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(u) = parts.extensions.get::<AuthUser>() {
+            return Ok(u.clone());
+        }
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::Unauthorized("an Authorization: Bearer token is required".into())
+        })?;
+        let id = state
+            .keys
+            .verify(token)
+            .ok_or_else(|| ApiError::Unauthorized("the token is invalid or expired".into()))?;
+        let user = match state.store.get_user(id).await {
+            Ok(u) if u.is_active => u,
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(ApiError::Unauthorized(
+                    "the token's user is no longer active".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let u = AuthUser {
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            phone_number_ids: user.phone_number_ids,
+        };
+        parts.extensions.insert(u.clone());
+        Ok(u)
+    }
+}
+
+/// Proof that the user may change lines, groups and calls (super_admin or admin).
+#[derive(Debug, Clone)]
+pub struct Admin(pub AuthUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let u = AuthUser::from_request_parts(parts, state).await?;
+        if !u.role.can_manage_lines() {
+            return Err(ApiError::Forbidden(format!(
+                "the {} role cannot make this change; it needs admin or super_admin",
+                u.role
+            )));
+        }
+        Ok(Admin(u))
+    }
+}
+
+/// Proof that the user may manage users (super_admin).
+#[derive(Debug, Clone)]
+pub struct SuperAdmin(pub AuthUser);
+
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let u = AuthUser::from_request_parts(parts, state).await?;
+        if !u.role.can_manage_users() {
+            return Err(ApiError::Forbidden(format!(
+                "the {} role cannot manage users; it needs super_admin",
+                u.role
+            )));
+        }
+        Ok(SuperAdmin(u))
+    }
+}

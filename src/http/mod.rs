@@ -1,0 +1,68 @@
+//! The HTTP API (SPEC §3): state, router and server.
+
+pub mod access;
+pub mod api;
+pub mod error;
+pub mod extract;
+mod router;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+
+use crate::auth::TokenKeys;
+use crate::domain::Region;
+use crate::store::Store;
+
+pub use router::router;
+
+/// Largest JSON body on most routes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest body for call batches (10 000 calls).
+pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub keys: TokenKeys,
+    /// The business timezone, for "today" and dates when a request names none.
+    pub tz: TimeZone,
+    pub tz_name: String,
+    /// Region for national numbers.
+    pub region: Region,
+    pub login_limiter: api::auth::LoginLimiter,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

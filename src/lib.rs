@@ -1,0 +1,29 @@
+//! linewise: per-line call analytics for businesses that run many phone lines.
+//!
+//! # Layout
+//!
+//! Data flows one way: HTTP / CLI / demo → [`domain`] → [`store`].
+//!
+//! | where | what |
+//! |---|---|
+//! | `main.rs` | thin: parses the CLI, starts tracing, dispatches to [`cli`] |
+//! | [`config`] | every setting, as a flag and a `LINEWISE_*` variable |
+//! | [`cli`] | `serve`, `user add`, `demo` |
+//! | [`app`] | start-up: open the store, the JWT secret, the first admin |
+//! | [`domain`] | pure, validated types: E.164 numbers, calls, roles, periods, filters |
+//! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/` |
+//! | [`analytics`] | every metric defined once, on counts the store takes |
+//! | [`auth`] | Argon2id passwords and HS256 tokens |
+//! | [`http`] | router (every route on one screen), one error enum, extractors, line access, `api/` a file per resource |
+//! | [`demo`] | realistic generated traffic for a newcomer to explore |
+//! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |
+
+pub mod analytics;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod store;

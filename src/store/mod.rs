@@ -1,0 +1,275 @@
+//! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL.
+//!
+//! Both implementations are generated from one body (`sql.rs`) whose SQL is
+//! written to mean the same on both engines; each engine keeps its own
+//! migrations under `migrations/<engine>/`. The store knows nothing of HTTP:
+//! it takes domain values and returns rows, and reports [`StoreError`].
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::domain::{NewCall, Role};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in storage, in terms the HTTP layer maps in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A value refers to something that does not exist (a line id, say).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a URL names: `sqlite://FILE` (created when missing) or
+/// `postgres://…`. Runs the engine's migrations.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported database URL '{}': use sqlite://FILE or postgres://…",
+            url.split('@').next_back().unwrap_or(url)
+        )))
+    }
+}
+
+/// The file behind a `sqlite://` URL, if it is one.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(std::path::PathBuf::from(path))
+    }
+}
+
+/// Which lines a read may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineScope {
+    /// Every call, registered line or not.
+    All,
+    /// Only these business numbers (E.164); empty means nothing.
+    Only(Vec<String>),
+}
+
+/// A registered business line, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneNumberRow {
+    pub id: i64,
+    pub number: String,
+    pub friendly_name: Option<String>,
+    pub kind: String,
+    pub is_active: bool,
+    pub is_primary: bool,
+    pub capabilities: Value,
+    pub metadata: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Fields to set on a line. `None` leaves a field as it is (or at its
+/// default when the line is created); `friendly_name: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhoneNumberChanges {
+    pub number: Option<String>,
+    pub friendly_name: Option<Option<String>>,
+    pub kind: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_primary: Option<bool>,
+    pub capabilities: Option<Value>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub phone_number_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub phone_number_ids: Option<Vec<i64>>,
+}
+
+/// A stored call record with its flow's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRow {
+    pub id: i64,
+    pub provider: String,
+    pub provider_call_id: String,
+    pub phone_number: String,
+    pub other_party: Option<String>,
+    pub direction: String,
+    pub status: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_seconds: i64,
+    pub flow_id: Option<String>,
+    pub flow_name: Option<String>,
+    pub recording_url: Option<String>,
+}
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// A page request over calls, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CallQuery {
+    /// `[from, to)` in whole seconds.
+    pub period: Option<(i64, i64)>,
+    /// Continue after this `(started_at, id)`.
+    pub after: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
+/// Raw counts over a set of calls; the metrics are defined on these in
+/// [`crate::analytics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub calls: i64,
+    pub answered: i64,
+    pub missed: i64,
+    pub abandoned: i64,
+    pub failed: i64,
+    pub talk_seconds: i64,
+    pub unique_callers: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowCounts {
+    pub flow_id: String,
+    pub flow_name: String,
+    pub calls: i64,
+    pub answered: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub phone_number_ids: Vec<i64>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub phone_number_ids: Option<Vec<i64>>,
+    pub password_hash: Option<String>,
+}
+
+/// Everything linewise keeps. Implemented by [`SqliteStore`] and [`PostgresStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn engine(&self) -> &'static str;
+
+    // -- phone numbers
+    async fn list_phone_numbers(&self, include_inactive: bool) -> StoreResult<Vec<PhoneNumberRow>>;
+    async fn get_phone_number(&self, id: i64) -> StoreResult<PhoneNumberRow>;
+    async fn primary_phone_number(&self) -> StoreResult<Option<PhoneNumberRow>>;
+    /// Creates the line for `number` or updates the given fields of the
+    /// existing one. Returns the row and whether it was created.
+    async fn upsert_phone_number(
+        &self,
+        number: &str,
+        changes: PhoneNumberChanges,
+    ) -> StoreResult<(PhoneNumberRow, bool)>;
+    async fn update_phone_numbers(
+        &self,
+        updates: Vec<(i64, PhoneNumberChanges)>,
+    ) -> StoreResult<Vec<PhoneNumberRow>>;
+    async fn delete_phone_number(&self, id: i64) -> StoreResult<()>;
+    /// Registers every business number seen in calls that is not registered.
+    /// Returns `(discovered, total registered after)`.
+    async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)>;
+
+    // -- groups
+    async fn list_groups(&self) -> StoreResult<Vec<GroupRow>>;
+    async fn get_group(&self, id: i64) -> StoreResult<GroupRow>;
+    async fn create_group(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        phone_number_ids: &[i64],
+    ) -> StoreResult<GroupRow>;
+    async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow>;
+    async fn delete_group(&self, id: i64) -> StoreResult<()>;
+    async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow>;
+    async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow>;
+
+    // -- calls
+    /// Stores a batch in one transaction, idempotent on `(provider, providerCallId)`.
+    async fn upsert_calls(&self, calls: &[NewCall]) -> StoreResult<UpsertOutcome>;
+    async fn list_calls(&self, scope: &LineScope, q: &CallQuery) -> StoreResult<Vec<CallRow>>;
+    /// Counts over calls with `from <= started_at < to` (whole seconds).
+    async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts>;
+    /// Calls `ringing|queued|in-progress` that started after `since`.
+    async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64>;
+    /// Calls per flow in the period, most first, ties by name, at most `limit`.
+    async fn top_flows(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<FlowCounts>>;
+
+    // -- users
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn list_users(&self) -> StoreResult<Vec<UserRow>>;
+    async fn get_user(&self, id: i64) -> StoreResult<UserRow>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
+    async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+        phone_number_ids: &[i64],
+    ) -> StoreResult<UserRow>;
+    async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow>;
+    async fn delete_user(&self, id: i64) -> StoreResult<()>;
+
+    // -- settings
+    /// Returns the stored value for `key`, storing `value` first if there is none.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+}

@@ -1,0 +1,30 @@
+//! PostgreSQL: the engine for several stateless linewise nodes over one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// PostgreSQL behind the [`Store`](super::Store) trait.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and migrates the database.
+    pub async fn connect(url: &str) -> super::StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| super::StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(super::sql::classify)?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+super::sql::store_impl!(PostgresStore, sqlx::Postgres, "postgres", "BEGIN");

@@ -1,0 +1,913 @@
+//! The one body of SQL behind both engines.
+//!
+//! `store_impl!` expands to a full [`Store`](super::Store) implementation for
+//! a concrete sqlx driver. The SQL in it is written to mean the same on
+//! SQLite and PostgreSQL: `$N` placeholders (both accept them), instants as
+//! whole epoch seconds in `BIGINT`, JSON as text, explicit `CAST(… AS BIGINT)`
+//! around sums, and every ordering that depends on collation done in Rust.
+//! Where the engines differ (how a write transaction starts), the engine's
+//! file passes a constant in.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::StoreError;
+
+/// Maps a driver error to what it means for a caller.
+pub(super) fn classify(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict("a record with that value already exists".into())
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+pub(super) fn ts(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub(super) fn json_text(s: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON column: {e}")))
+}
+
+pub(super) fn now_secs() -> i64 {
+    Timestamp::now().as_second()
+}
+
+/// Sorts lines as the API lists them: primary first, then by name (or the
+/// number when unnamed), case-insensitively, then by number.
+pub(super) fn sort_lines(rows: &mut [super::PhoneNumberRow]) {
+    rows.sort_by(|a, b| {
+        let key = |r: &super::PhoneNumberRow| {
+            (
+                !r.is_primary,
+                r.friendly_name
+                    .as_deref()
+                    .unwrap_or(&r.number)
+                    .to_lowercase(),
+                r.number.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
+/// Rows per multi-row INSERT: stays under SQLite's and PostgreSQL's bind limits.
+pub(super) const INSERT_CHUNK: usize = 500;
+
+pub(super) const LINE_COLUMNS: &str = "id, number, friendly_name, type, is_active, is_primary, capabilities, metadata, created_at, updated_at";
+
+pub(super) const CALL_SELECT: &str = "SELECT c.id, c.provider, c.provider_call_id, c.phone_number, c.other_party, \
+     c.direction, c.status, c.started_at, c.ended_at, c.duration_seconds, c.flow_id, f.name AS flow_name, \
+     c.recording_url FROM calls c LEFT JOIN flows f ON f.id = c.flow_id WHERE 1 = 1";
+
+/// Counts over calls; the meaning of each is defined in `crate::analytics`.
+pub(super) const COUNTS_SELECT: &str = "SELECT COUNT(*) AS calls, \
+     CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
+     CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status IN ('no-answer', 'busy', 'failed', 'canceled') THEN 1 ELSE 0 END), 0) AS BIGINT) AS missed, \
+     CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status = 'canceled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS abandoned, \
+     CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
+     CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN duration_seconds ELSE 0 END), 0) AS BIGINT) AS talk, \
+     COUNT(DISTINCT other_party) AS uniq \
+     FROM calls WHERE started_at >= ";
+
+macro_rules! store_impl {
+    ($store:ident, $db:ty, $engine:literal, $begin_write:expr) => {
+        use async_trait::async_trait;
+        use sqlx::{QueryBuilder, Row};
+
+        use $crate::domain::{NewCall, Role};
+        use $crate::store::sql::{
+            CALL_SELECT, COUNTS_SELECT, INSERT_CHUNK, LINE_COLUMNS, classify, json_text,
+            now_secs, sort_lines, ts,
+        };
+        use $crate::store::{
+            CallCounts, CallQuery, CallRow, FlowCounts, GroupChanges, GroupRow, LineScope,
+            PhoneNumberChanges, PhoneNumberRow, Store, StoreError, StoreResult, UpsertOutcome,
+            UserChanges, UserRow,
+        };
+
+        type Db = $db;
+        type DbRow = <Db as sqlx::Database>::Row;
+        type Tx = sqlx::Transaction<'static, Db>;
+
+        fn line_row(r: &DbRow) -> StoreResult<PhoneNumberRow> {
+            Ok(PhoneNumberRow {
+                id: r.try_get("id")?,
+                number: r.try_get("number")?,
+                friendly_name: r.try_get("friendly_name")?,
+                kind: r.try_get("type")?,
+                is_active: r.try_get("is_active")?,
+                is_primary: r.try_get("is_primary")?,
+                capabilities: json_text(&r.try_get::<String, _>("capabilities")?)?,
+                metadata: json_text(&r.try_get::<String, _>("metadata")?)?,
+                created_at: ts(r.try_get("created_at")?),
+                updated_at: ts(r.try_get("updated_at")?),
+            })
+        }
+
+        fn call_row(r: &DbRow) -> StoreResult<CallRow> {
+            Ok(CallRow {
+                id: r.try_get("id")?,
+                provider: r.try_get("provider")?,
+                provider_call_id: r.try_get("provider_call_id")?,
+                phone_number: r.try_get("phone_number")?,
+                other_party: r.try_get("other_party")?,
+                direction: r.try_get("direction")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get("started_at")?,
+                ended_at: r.try_get("ended_at")?,
+                duration_seconds: r.try_get("duration_seconds")?,
+                flow_id: r.try_get("flow_id")?,
+                flow_name: r.try_get("flow_name")?,
+                recording_url: r.try_get("recording_url")?,
+            })
+        }
+
+        /// Appends `AND <column> IN (…)` for a scope.
+        fn push_scope(qb: &mut QueryBuilder<Db>, column: &str, scope: &LineScope) {
+            if let LineScope::Only(numbers) = scope {
+                if numbers.is_empty() {
+                    qb.push(" AND 1 = 0");
+                } else {
+                    qb.push(format!(" AND {column} IN ("));
+                    let mut sep = qb.separated(", ");
+                    for n in numbers {
+                        sep.push_bind(n.clone());
+                    }
+                    qb.push(")");
+                }
+            }
+        }
+
+        async fn begin_write(pool: &sqlx::Pool<Db>) -> StoreResult<Tx> {
+            pool.begin_with($begin_write).await.map_err(classify)
+        }
+
+        async fn line_in(tx: &mut Tx, id: i64) -> StoreResult<PhoneNumberRow> {
+            let sql = format!("SELECT {LINE_COLUMNS} FROM phone_numbers WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(classify)?
+                .ok_or(StoreError::NotFound)?;
+            line_row(&row)
+        }
+
+        /// Checks that every id names a line, so a bad id is a clear 422.
+        async fn check_lines_exist(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
+            for id in ids {
+                let found: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM phone_numbers WHERE id = $1")
+                        .bind(*id)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(classify)?;
+                if found.is_none() {
+                    return Err(StoreError::Invalid {
+                        field: "phoneNumberIds".into(),
+                        message: format!("no phone number has id {id}"),
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        async fn apply_line_changes(
+            tx: &mut Tx,
+            id: i64,
+            c: PhoneNumberChanges,
+        ) -> StoreResult<PhoneNumberRow> {
+            if c.is_primary == Some(true) {
+                sqlx::query("UPDATE phone_numbers SET is_primary = FALSE WHERE is_primary = TRUE AND id <> $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+            }
+            let mut qb = QueryBuilder::<Db>::new("UPDATE phone_numbers SET updated_at = ");
+            qb.push_bind(now_secs());
+            if let Some(v) = c.number {
+                qb.push(", number = ").push_bind(v);
+            }
+            if let Some(v) = c.friendly_name {
+                qb.push(", friendly_name = ").push_bind(v);
+            }
+            if let Some(v) = c.kind {
+                qb.push(", type = ").push_bind(v);
+            }
+            if let Some(v) = c.is_active {
+                qb.push(", is_active = ").push_bind(v);
+            }
+            if let Some(v) = c.is_primary {
+                qb.push(", is_primary = ").push_bind(v);
+            }
+            if let Some(v) = c.capabilities {
+                qb.push(", capabilities = ").push_bind(v.to_string());
+            }
+            if let Some(v) = c.metadata {
+                qb.push(", metadata = ").push_bind(v.to_string());
+            }
+            qb.push(" WHERE id = ").push_bind(id);
+            let done = qb.build().execute(&mut **tx).await.map_err(|e| match classify(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict("another phone number already has that number".into())
+                }
+                other => other,
+            })?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            line_in(tx, id).await
+        }
+
+        async fn group_in(tx: &mut Tx, id: i64) -> StoreResult<GroupRow> {
+            let row = sqlx::query("SELECT id, name, description FROM phone_number_groups WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(classify)?
+                .ok_or(StoreError::NotFound)?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT phone_number_id FROM phone_number_group_members WHERE group_id = $1 ORDER BY phone_number_id",
+            )
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(classify)?;
+            Ok(GroupRow {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                phone_number_ids: ids,
+            })
+        }
+
+        async fn set_members(tx: &mut Tx, group_id: i64, ids: &[i64], replace: bool) -> StoreResult<()> {
+            check_lines_exist(tx, ids).await?;
+            if replace {
+                sqlx::query("DELETE FROM phone_number_group_members WHERE group_id = $1")
+                    .bind(group_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+            }
+            for id in ids {
+                sqlx::query(
+                    "INSERT INTO phone_number_group_members (group_id, phone_number_id) VALUES ($1, $2) \
+                     ON CONFLICT (group_id, phone_number_id) DO NOTHING",
+                )
+                .bind(group_id)
+                .bind(*id)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
+            }
+            Ok(())
+        }
+
+        async fn user_in(tx: &mut Tx, id: i64) -> StoreResult<UserRow> {
+            let row = sqlx::query(
+                "SELECT id, email, password_hash, role, is_active, created_at FROM users WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(classify)?
+            .ok_or(StoreError::NotFound)?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT phone_number_id FROM user_phone_numbers WHERE user_id = $1 ORDER BY phone_number_id",
+            )
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(classify)?;
+            user_from(&row, ids)
+        }
+
+        fn user_from(row: &DbRow, ids: Vec<i64>) -> StoreResult<UserRow> {
+            let role: String = row.try_get("role")?;
+            Ok(UserRow {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                password_hash: row.try_get("password_hash")?,
+                role: role
+                    .parse::<Role>()
+                    .map_err(|_| StoreError::Corrupt(format!("unknown role '{role}'")))?,
+                is_active: row.try_get("is_active")?,
+                phone_number_ids: ids,
+                created_at: ts(row.try_get("created_at")?),
+            })
+        }
+
+        async fn set_user_lines(tx: &mut Tx, user_id: i64, ids: &[i64]) -> StoreResult<()> {
+            check_lines_exist(tx, ids).await?;
+            sqlx::query("DELETE FROM user_phone_numbers WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
+            for id in ids {
+                sqlx::query(
+                    "INSERT INTO user_phone_numbers (user_id, phone_number_id) VALUES ($1, $2) \
+                     ON CONFLICT (user_id, phone_number_id) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(*id)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
+            }
+            Ok(())
+        }
+
+        /// Creates the flows a batch names; a given name replaces only the
+        /// placeholder `Flow <id>`, never a name someone chose.
+        async fn ensure_flows(tx: &mut Tx, calls: &[&NewCall]) -> StoreResult<()> {
+            let mut flows: std::collections::BTreeMap<&str, Option<&str>> = Default::default();
+            for c in calls {
+                if let Some(id) = c.flow_id.as_deref() {
+                    let e = flows.entry(id).or_insert(None);
+                    if let Some(name) = c.flow_name.as_deref() {
+                        *e = Some(name);
+                    }
+                }
+            }
+            for (id, name) in flows {
+                match name {
+                    Some(name) => sqlx::query(
+                        "INSERT INTO flows (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE \
+                         SET name = excluded.name WHERE flows.name = 'Flow ' || flows.id",
+                    )
+                    .bind(id)
+                    .bind(name),
+                    None => sqlx::query(
+                        "INSERT INTO flows (id, name) VALUES ($1, 'Flow ' || $2) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(id),
+                }
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn engine(&self) -> &'static str {
+                $engine
+            }
+
+            async fn list_phone_numbers(&self, include_inactive: bool) -> StoreResult<Vec<PhoneNumberRow>> {
+                let sql = if include_inactive {
+                    format!("SELECT {LINE_COLUMNS} FROM phone_numbers")
+                } else {
+                    format!("SELECT {LINE_COLUMNS} FROM phone_numbers WHERE is_active = TRUE")
+                };
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                let mut out = rows.iter().map(line_row).collect::<StoreResult<Vec<_>>>()?;
+                sort_lines(&mut out);
+                Ok(out)
+            }
+
+            async fn get_phone_number(&self, id: i64) -> StoreResult<PhoneNumberRow> {
+                let mut tx = self.pool.begin().await.map_err(classify)?;
+                let row = line_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(row)
+            }
+
+            async fn primary_phone_number(&self) -> StoreResult<Option<PhoneNumberRow>> {
+                let sql = format!("SELECT {LINE_COLUMNS} FROM phone_numbers WHERE is_primary = TRUE");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                row.as_ref().map(line_row).transpose()
+            }
+
+            async fn upsert_phone_number(
+                &self,
+                number: &str,
+                mut changes: PhoneNumberChanges,
+            ) -> StoreResult<(PhoneNumberRow, bool)> {
+                let mut tx = begin_write(&self.pool).await?;
+                let existing: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM phone_numbers WHERE number = $1")
+                        .bind(number)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                changes.number = None;
+                let (row, created) = match existing {
+                    Some(id) => (apply_line_changes(&mut tx, id, changes).await?, false),
+                    None => {
+                        let now = now_secs();
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
+                             VALUES ($1, 'exophone', TRUE, FALSE, '{}', '{}', $2, $2) RETURNING id",
+                        )
+                        .bind(number)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                        (apply_line_changes(&mut tx, id, changes).await?, true)
+                    }
+                };
+                tx.commit().await.map_err(classify)?;
+                Ok((row, created))
+            }
+
+            async fn update_phone_numbers(
+                &self,
+                updates: Vec<(i64, PhoneNumberChanges)>,
+            ) -> StoreResult<Vec<PhoneNumberRow>> {
+                let mut tx = begin_write(&self.pool).await?;
+                let mut ids = Vec::with_capacity(updates.len());
+                for (id, changes) in updates {
+                    ids.push(id);
+                    apply_line_changes(&mut tx, id, changes).await?;
+                }
+                // Read back after every change, so a later primary shows in earlier rows.
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(line_in(&mut tx, id).await?);
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(out)
+            }
+
+            async fn delete_phone_number(&self, id: i64) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM phone_numbers WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)> {
+                let mut tx = begin_write(&self.pool).await?;
+                let done = sqlx::query(
+                    "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
+                     SELECT DISTINCT c.phone_number, 'exophone', TRUE, FALSE, '{}', '{}', $1, $1 FROM calls c \
+                     WHERE NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.number = c.phone_number)",
+                )
+                .bind(now_secs())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM phone_numbers")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok((done.rows_affected(), total as u64))
+            }
+
+            async fn list_groups(&self) -> StoreResult<Vec<GroupRow>> {
+                let rows = sqlx::query("SELECT id, name, description FROM phone_number_groups")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                let members = sqlx::query("SELECT group_id, phone_number_id FROM phone_number_group_members ORDER BY phone_number_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                let mut by_group: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+                for m in &members {
+                    by_group
+                        .entry(m.try_get("group_id")?)
+                        .or_default()
+                        .push(m.try_get("phone_number_id")?);
+                }
+                let mut out = rows
+                    .iter()
+                    .map(|r| {
+                        let id: i64 = r.try_get("id")?;
+                        Ok(GroupRow {
+                            id,
+                            name: r.try_get("name")?,
+                            description: r.try_get("description")?,
+                            phone_number_ids: by_group.remove(&id).unwrap_or_default(),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
+                Ok(out)
+            }
+
+            async fn get_group(&self, id: i64) -> StoreResult<GroupRow> {
+                let mut tx = self.pool.begin().await.map_err(classify)?;
+                let g = group_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(g)
+            }
+
+            async fn create_group(
+                &self,
+                name: &str,
+                description: Option<&str>,
+                phone_number_ids: &[i64],
+            ) -> StoreResult<GroupRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO phone_number_groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(name)
+                .bind(description)
+                .bind(now_secs())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match classify(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("a group named '{name}' already exists")),
+                    other => other,
+                })?;
+                set_members(&mut tx, id, phone_number_ids, true).await?;
+                let g = group_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(g)
+            }
+
+            async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                group_in(&mut tx, id).await?;
+                if let Some(name) = &changes.name {
+                    sqlx::query("UPDATE phone_number_groups SET name = $1 WHERE id = $2")
+                        .bind(name)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match classify(e) {
+                            StoreError::Conflict(_) => StoreError::Conflict(format!("a group named '{name}' already exists")),
+                            other => other,
+                        })?;
+                }
+                if let Some(d) = changes.description {
+                    sqlx::query("UPDATE phone_number_groups SET description = $1 WHERE id = $2")
+                        .bind(d)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
+                if let Some(ids) = &changes.phone_number_ids {
+                    set_members(&mut tx, id, ids, true).await?;
+                }
+                let g = group_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(g)
+            }
+
+            async fn delete_group(&self, id: i64) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM phone_number_groups WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                group_in(&mut tx, id).await?;
+                set_members(&mut tx, id, phone_number_ids, false).await?;
+                let g = group_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(g)
+            }
+
+            async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                group_in(&mut tx, id).await?;
+                let done = sqlx::query("DELETE FROM phone_number_group_members WHERE group_id = $1 AND phone_number_id = $2")
+                    .bind(id)
+                    .bind(phone_number_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let g = group_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(g)
+            }
+
+            async fn upsert_calls(&self, calls: &[NewCall]) -> StoreResult<UpsertOutcome> {
+                // The last record for a (provider, id) wins within a batch.
+                let mut last: std::collections::HashMap<(&str, &str), usize> = Default::default();
+                for (i, c) in calls.iter().enumerate() {
+                    last.insert((c.provider.as_str(), c.provider_call_id.as_str()), i);
+                }
+                let mut idx: Vec<usize> = last.into_values().collect();
+                idx.sort_unstable();
+                let batch: Vec<&NewCall> = idx.iter().map(|&i| &calls[i]).collect();
+                if batch.is_empty() {
+                    return Ok(UpsertOutcome::default());
+                }
+                let now = now_secs();
+                let mut tx = begin_write(&self.pool).await?;
+                ensure_flows(&mut tx, &batch).await?;
+                let mut outcome = UpsertOutcome::default();
+                for chunk in batch.chunks(INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "SELECT provider, provider_call_id FROM calls WHERE provider_call_id IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for c in chunk {
+                        sep.push_bind(c.provider_call_id.clone());
+                    }
+                    qb.push(")");
+                    let existing: std::collections::HashSet<(String, String)> = qb
+                        .build()
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(classify)?
+                        .iter()
+                        .map(|r| Ok((r.try_get("provider")?, r.try_get("provider_call_id")?)))
+                        .collect::<StoreResult<_>>()?;
+                    for c in chunk {
+                        if existing.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
+                            outcome.updated += 1;
+                        } else {
+                            outcome.created += 1;
+                        }
+                    }
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, direction, status, \
+                         started_at, ended_at, duration_seconds, flow_id, recording_url, raw, created_at, updated_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, c| {
+                        b.push_bind(c.provider.as_str())
+                            .push_bind(c.provider_call_id.clone())
+                            .push_bind(c.phone_number.as_str().to_string())
+                            .push_bind(c.other_party.clone())
+                            .push_bind(c.direction.as_str())
+                            .push_bind(c.status.as_str())
+                            .push_bind(c.started_at.as_second())
+                            .push_bind(c.ended_at.map(|t| t.as_second()))
+                            .push_bind(c.duration_seconds)
+                            .push_bind(c.flow_id.clone())
+                            .push_bind(c.recording_url.clone())
+                            .push_bind(c.raw.to_string())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.push(
+                        " ON CONFLICT (provider, provider_call_id) DO UPDATE SET \
+                         phone_number = excluded.phone_number, other_party = excluded.other_party, \
+                         direction = excluded.direction, status = excluded.status, started_at = excluded.started_at, \
+                         ended_at = excluded.ended_at, duration_seconds = excluded.duration_seconds, \
+                         flow_id = excluded.flow_id, recording_url = excluded.recording_url, raw = excluded.raw, \
+                         updated_at = excluded.updated_at",
+                    );
+                    qb.build().execute(&mut *tx).await.map_err(classify)?;
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(outcome)
+            }
+
+            async fn list_calls(&self, scope: &LineScope, q: &CallQuery) -> StoreResult<Vec<CallRow>> {
+                let mut qb = QueryBuilder::<Db>::new(CALL_SELECT);
+                push_scope(&mut qb, "c.phone_number", scope);
+                if let Some((from, to)) = q.period {
+                    qb.push(" AND c.started_at >= ").push_bind(from);
+                    qb.push(" AND c.started_at < ").push_bind(to);
+                }
+                if let Some((at, id)) = q.after {
+                    qb.push(" AND (c.started_at < ").push_bind(at);
+                    qb.push(" OR (c.started_at = ").push_bind(at);
+                    qb.push(" AND c.id < ").push_bind(id);
+                    qb.push("))");
+                }
+                qb.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ").push_bind(q.limit);
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter().map(call_row).collect()
+            }
+
+            async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts> {
+                let mut qb = QueryBuilder::<Db>::new(COUNTS_SELECT);
+                qb.push_bind(from).push(" AND started_at < ").push_bind(to);
+                push_scope(&mut qb, "phone_number", scope);
+                let r = qb.build().fetch_one(&self.pool).await.map_err(classify)?;
+                Ok(CallCounts {
+                    calls: r.try_get("calls")?,
+                    answered: r.try_get("answered")?,
+                    missed: r.try_get("missed")?,
+                    abandoned: r.try_get("abandoned")?,
+                    failed: r.try_get("failed")?,
+                    talk_seconds: r.try_get("talk")?,
+                    unique_callers: r.try_get("uniq")?,
+                })
+            }
+
+            async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64> {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT COUNT(*) FROM calls WHERE status IN ('ringing', 'queued', 'in-progress') AND started_at > ",
+                );
+                qb.push_bind(since);
+                push_scope(&mut qb, "phone_number", scope);
+                let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(classify)?;
+                Ok(n)
+            }
+
+            async fn top_flows(
+                &self,
+                scope: &LineScope,
+                from: i64,
+                to: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<FlowCounts>> {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT c.flow_id, f.name, COUNT(*) AS calls, \
+                     CAST(COALESCE(SUM(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered \
+                     FROM calls c LEFT JOIN flows f ON f.id = c.flow_id WHERE c.flow_id IS NOT NULL AND c.started_at >= ",
+                );
+                qb.push_bind(from).push(" AND c.started_at < ").push_bind(to);
+                push_scope(&mut qb, "c.phone_number", scope);
+                qb.push(" GROUP BY c.flow_id, f.name");
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| {
+                        let id: String = r.try_get("flow_id")?;
+                        let name: Option<String> = r.try_get("name")?;
+                        Ok(FlowCounts {
+                            flow_name: name.unwrap_or_else(|| format!("Flow {id}")),
+                            flow_id: id,
+                            calls: r.try_get("calls")?,
+                            answered: r.try_get("answered")?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                // Ranking in Rust: the engines' collations differ.
+                out.sort_by(|a, b| {
+                    b.calls
+                        .cmp(&a.calls)
+                        .then_with(|| a.flow_name.cmp(&b.flow_name))
+                        .then_with(|| a.flow_id.cmp(&b.flow_id))
+                });
+                out.truncate(limit.max(0) as usize);
+                Ok(out)
+            }
+
+            async fn count_users(&self) -> StoreResult<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)
+            }
+
+            async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, email, password_hash, role, is_active, created_at FROM users ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                let links = sqlx::query("SELECT user_id, phone_number_id FROM user_phone_numbers ORDER BY phone_number_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                let mut by_user: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+                for l in &links {
+                    by_user.entry(l.try_get("user_id")?).or_default().push(l.try_get("phone_number_id")?);
+                }
+                rows.iter()
+                    .map(|r| {
+                        let id: i64 = r.try_get("id")?;
+                        user_from(r, by_user.remove(&id).unwrap_or_default())
+                    })
+                    .collect()
+            }
+
+            async fn get_user(&self, id: i64) -> StoreResult<UserRow> {
+                let mut tx = self.pool.begin().await.map_err(classify)?;
+                let u = user_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(u)
+            }
+
+            async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
+                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                    .bind(email.to_lowercase())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                match id {
+                    Some(id) => Ok(Some(self.get_user(id).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn create_user(
+                &self,
+                email: &str,
+                password_hash: &str,
+                role: Role,
+                phone_number_ids: &[i64],
+            ) -> StoreResult<UserRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO users (email, password_hash, role, is_active, created_at) VALUES ($1, $2, $3, TRUE, $4) RETURNING id",
+                )
+                .bind(email.to_lowercase())
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(now_secs())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match classify(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("a user with email '{email}' already exists")),
+                    other => other,
+                })?;
+                set_user_lines(&mut tx, id, phone_number_ids).await?;
+                let u = user_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(u)
+            }
+
+            async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                user_in(&mut tx, id).await?;
+                if let Some(role) = changes.role {
+                    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                        .bind(role.as_str())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
+                if let Some(active) = changes.is_active {
+                    sqlx::query("UPDATE users SET is_active = $1 WHERE id = $2")
+                        .bind(active)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
+                if let Some(hash) = &changes.password_hash {
+                    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                        .bind(hash)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
+                if let Some(ids) = &changes.phone_number_ids {
+                    set_user_lines(&mut tx, id, ids).await?;
+                }
+                let u = user_in(&mut tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(u)
+            }
+
+            async fn delete_user(&self, id: i64) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)
+            }
+        }
+    };
+}
+
+pub(super) use store_impl;

@@ -1,0 +1,16 @@
+//! The integration suite: every test gets a fresh database and a server on
+//! port 0, and runs on SQLite and — when `LINEWISE_TEST_POSTGRES_URL` is set —
+//! again on PostgreSQL (see `helpers::both!`).
+
+mod helpers;
+
+mod access;
+mod auth;
+mod bad_input;
+mod binary;
+mod calls;
+mod dashboard;
+mod groups;
+mod oracle;
+mod phone_numbers;
+mod roles;
