@@ -30,11 +30,12 @@ pub struct Resolved {
     pub tz: TimeZone,
     pub tz_name: String,
     pub region: Region,
+    pub exotel_tz: TimeZone,
 }
 
 pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
     let tz = parse_timezone("LINEWISE_TIMEZONE", &settings.timezone)?;
-    parse_timezone("LINEWISE_EXOTEL_TIMEZONE", &settings.exotel_timezone)?;
+    let exotel_tz = parse_timezone("LINEWISE_EXOTEL_TIMEZONE", &settings.exotel_timezone)?;
     let region = Region::parse(&settings.default_region)
         .map_err(|e| Invalid::new("LINEWISE_DEFAULT_REGION", e.message))?;
     if settings.token_ttl < 60 {
@@ -47,6 +48,7 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
         tz,
         tz_name: settings.timezone.trim().to_string(),
         region,
+        exotel_tz,
     })
 }
 
@@ -69,6 +71,16 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
         tz_name: resolved.tz_name,
         region: resolved.region,
         login_limiter: Default::default(),
+        ingest: crate::ingest::IngestContext {
+            region: resolved.region,
+            exotel_tz: resolved.exotel_tz,
+        },
+        twilio_auth_token: settings
+            .twilio_auth_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .map(auth::Secret::new),
+        public_url: settings.public_url.clone().filter(|u| !u.is_empty()),
     });
     Ok((state, admin))
 }

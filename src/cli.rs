@@ -27,6 +27,14 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Import a provider's call records from a file (`-` for stdin).
+    Import {
+        /// The file to read, or `-` for standard input.
+        file: String,
+        /// The file's format.
+        #[arg(long, value_enum)]
+        format: crate::ingest::Format,
+    },
     /// Fill the database with realistic demo traffic (safe to run again).
     Demo {
         /// Days of history up to today.
@@ -47,4 +55,80 @@ pub enum UserCommand {
         #[arg(long, env = "LINEWISE_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+}
+
+/// Runs `linewise import`: streams `path` (or `-` for stdin) into the store,
+/// with a progress bar on a terminal and plain progress lines otherwise.
+pub async fn run_import(
+    store: std::sync::Arc<dyn crate::store::Store>,
+    ctx: crate::ingest::IngestContext,
+    path: &str,
+    format: crate::ingest::Format,
+) -> Result<crate::ingest::import::ImportReport, crate::ingest::import::ImportError> {
+    use std::io::IsTerminal;
+    use std::time::{Duration, Instant};
+
+    let (reader, size): (Box<dyn std::io::Read + Send>, Option<u64>) = if path == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let f = std::fs::File::open(path)?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = match size {
+            Some(n) => indicatif::ProgressBar::new(n),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut last = Instant::now();
+    let started = Instant::now();
+    let report = crate::ingest::import::import(reader, format, ctx, store, |p| {
+        let msg = format!(
+            "{} read, {} stored, {} rejected",
+            p.read, p.stored, p.rejected
+        );
+        match &bar {
+            Some(bar) => {
+                bar.set_position(p.bytes);
+                bar.set_message(msg);
+            }
+            None if last.elapsed() >= Duration::from_secs(2) => {
+                let pct = size
+                    .filter(|n| *n > 0)
+                    .map(|n| format!(" ({:.0}%)", p.bytes as f64 * 100.0 / n as f64))
+                    .unwrap_or_default();
+                eprintln!("import: {msg}{pct}");
+                last = Instant::now();
+            }
+            None => {}
+        }
+    })
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    for r in &report.errors {
+        eprintln!("rejected {}: {}", r.position, r.reason);
+    }
+    if report.rejected as usize > report.errors.len() {
+        eprintln!(
+            "… and {} more rejected records",
+            report.rejected as usize - report.errors.len()
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported in {secs:.1}s ({:.0} records/s)",
+        report.read as f64 / secs.max(1e-9)
+    );
+    Ok(report)
 }

@@ -17,6 +17,17 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve { demo } => serve(&cli.settings, demo).await,
+        Command::Import { file, format } => {
+            let (state, _) = linewise::app::build(&cli.settings).await?;
+            let report =
+                linewise::cli::run_import(state.store.clone(), state.ingest.clone(), &file, format)
+                    .await?;
+            println!("{report}");
+            if report.rejected > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Demo { days } => {
             let (state, admin) = linewise::app::build(&cli.settings).await?;
             print_admin(admin);

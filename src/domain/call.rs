@@ -79,6 +79,24 @@ impl CallStatus {
         )
     }
 
+    /// How telling a status is when two reports of one call disagree: any
+    /// final status beats a live one; `completed` beats every other end; a
+    /// specific end (the caller hung up, the line was busy) beats the
+    /// generic `no-answer`, which beats `failed`; among live ones, the
+    /// furthest along wins.
+    pub fn precedence(self) -> u8 {
+        match self {
+            CallStatus::Queued => 0,
+            CallStatus::Ringing => 1,
+            CallStatus::InProgress => 2,
+            CallStatus::Failed => 3,
+            CallStatus::NoAnswer => 4,
+            CallStatus::Busy => 5,
+            CallStatus::Canceled => 6,
+            CallStatus::Completed => 7,
+        }
+    }
+
     /// Still going on: ringing, queued or in progress.
     pub fn is_live(self) -> bool {
         matches!(
@@ -217,6 +235,51 @@ impl NewCall {
     }
 }
 
+impl NewCall {
+    /// Folds another report of the same call (a later callback, a re-sent
+    /// record) into this one, so that several reports arriving in any order
+    /// build one record, and a repeat changes nothing:
+    ///
+    /// - a final status beats a live one, and between two of a kind the more
+    ///   telling one wins ([`CallStatus::precedence`]), whatever the order;
+    /// - talk time is the longest reported, the start the earliest and the
+    ///   end the latest;
+    /// - fields the other report leaves empty keep their value;
+    /// - `raw` keeps every field either report carried.
+    pub fn merge(self, other: NewCall) -> NewCall {
+        let status = if self.status.precedence() >= other.status.precedence() {
+            self.status
+        } else {
+            other.status
+        };
+        let raw = match (self.raw, other.raw) {
+            (Value::Object(mut a), Value::Object(b)) => {
+                a.extend(b);
+                Value::Object(a)
+            }
+            (_, b) => b,
+        };
+        NewCall {
+            provider: other.provider,
+            provider_call_id: other.provider_call_id,
+            phone_number: other.phone_number,
+            other_party: other.other_party.or(self.other_party),
+            direction: other.direction,
+            status,
+            started_at: self.started_at.min(other.started_at),
+            ended_at: match (self.ended_at, other.ended_at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            duration_seconds: self.duration_seconds.max(other.duration_seconds),
+            flow_id: other.flow_id.or(self.flow_id),
+            flow_name: other.flow_name.or(self.flow_name),
+            recording_url: other.recording_url.or(self.recording_url),
+            raw,
+        }
+    }
+}
+
 /// The other party as stored: E.164 when it is a valid number, else the text
 /// as given (withheld numbers, SIP URIs).
 pub fn other_party(s: &str, region: Region) -> String {
@@ -345,6 +408,36 @@ mod tests {
     #[test]
     fn withheld_numbers_are_kept_as_given() {
         assert_eq!(other_party("anonymous", Region::default()), "anonymous");
+    }
+
+    #[test]
+    fn reports_merge_in_any_order_and_repeats_change_nothing() {
+        let ringing = NewCall::from_json(&json!({"providerCallId": "x", "phoneNumber": "+919876543210",
+            "direction": "inbound", "status": "ringing", "startedAt": "2026-01-16T03:35:00Z", "flowId": "7"}), Region::default()).unwrap();
+        let done = NewCall::from_json(
+            &json!({"providerCallId": "x", "phoneNumber": "+919876543210",
+            "direction": "inbound", "status": "completed", "startedAt": "2026-01-16T03:35:10Z",
+            "endedAt": "2026-01-16T03:39:00Z", "durationSeconds": 200}),
+            Region::default(),
+        )
+        .unwrap();
+        let a = ringing.clone().merge(done.clone());
+        let b = done.clone().merge(ringing.clone());
+        for m in [&a, &b] {
+            assert_eq!(m.status, CallStatus::Completed);
+            assert_eq!(m.duration_seconds, 200);
+            assert_eq!(m.started_at.to_string(), "2026-01-16T03:35:00Z");
+            assert_eq!(m.flow_id.as_deref(), Some("7"));
+        }
+        assert_eq!(a.clone().merge(done.clone()).status, a.status);
+        assert_eq!(a.clone().merge(done).duration_seconds, a.duration_seconds);
+        let mut no_answer = ringing.clone();
+        no_answer.status = CallStatus::NoAnswer;
+        assert_eq!(
+            no_answer.clone().merge(a.clone()).status,
+            CallStatus::Completed
+        );
+        assert_eq!(a.merge(no_answer).status, CallStatus::Completed);
     }
 
     #[test]

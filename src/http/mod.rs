@@ -37,6 +37,11 @@ pub struct Inner {
     /// Region for national numbers.
     pub region: Region,
     pub login_limiter: api::auth::LoginLimiter,
+    /// What the provider parsers need (region, Exotel's timezone).
+    pub ingest: crate::ingest::IngestContext,
+    /// Twilio webhook: the auth token and the public URL; off when either is unset.
+    pub twilio_auth_token: Option<crate::auth::Secret>,
+    pub public_url: Option<String>,
 }
 
 impl AppState {

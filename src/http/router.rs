@@ -5,7 +5,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use tower_http::trace::TraceLayer;
 
-use super::api::{analytics, auth, calls, groups, health, phone_numbers, users};
+use super::api::{
+    analytics, auth, calls, groups, health, import, ingest_keys, phone_numbers, users, webhooks,
+};
 use super::error::ApiError;
 use super::extract::BodyLimit;
 use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT};
@@ -13,6 +15,7 @@ use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT};
 pub fn router(state: AppState) -> Router {
     let batch = Router::new()
         .route("/api/calls", post(calls::create).get(calls::list))
+        .route("/api/import", post(import::upload))
         .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT))
         .layer(axum::Extension(BodyLimit(BATCH_BODY_LIMIT)));
 
@@ -59,6 +62,16 @@ pub fn router(state: AppState) -> Router {
             delete(groups::remove_member),
         )
         .route("/api/analytics/dashboard", get(analytics::dashboard))
+        .route(
+            "/api/ingest-keys",
+            get(ingest_keys::list).post(ingest_keys::create),
+        )
+        .route("/api/ingest-keys/{id}", delete(ingest_keys::revoke))
+        .route(
+            "/api/webhooks/exotel",
+            get(webhooks::exotel).post(webhooks::exotel),
+        )
+        .route("/api/webhooks/twilio", post(webhooks::twilio))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(batch);
 

@@ -147,6 +147,27 @@ pub struct UpsertOutcome {
     pub updated: u64,
 }
 
+/// What merging reports into stored calls did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    pub created: u64,
+    pub updated: u64,
+    /// Reports that changed nothing (repeats).
+    pub unchanged: u64,
+}
+
+/// An ingest key as stored (never the key itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestKeyRow {
+    pub id: i64,
+    pub name: String,
+    /// The key's first characters, so people can tell keys apart.
+    pub prefix: String,
+    pub created_by: Option<i64>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// A page request over calls, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CallQuery {
@@ -240,6 +261,10 @@ pub trait Store: Send + Sync + 'static {
     // -- calls
     /// Stores a batch in one transaction, idempotent on `(provider, providerCallId)`.
     async fn upsert_calls(&self, calls: &[NewCall]) -> StoreResult<UpsertOutcome>;
+    /// Folds each report into the stored call with the same `(provider,
+    /// providerCallId)` by [`NewCall::merge`], or stores it when new; one
+    /// transaction, safe against concurrent reports of the same call.
+    async fn merge_calls(&self, calls: &[NewCall]) -> StoreResult<MergeOutcome>;
     async fn list_calls(&self, scope: &LineScope, q: &CallQuery) -> StoreResult<Vec<CallRow>>;
     /// Counts over calls with `from <= started_at < to` (whole seconds).
     async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts>;
@@ -268,6 +293,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<UserRow>;
     async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow>;
     async fn delete_user(&self, id: i64) -> StoreResult<()>;
+
+    // -- ingest keys
+    async fn create_ingest_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        prefix: &str,
+        created_by: Option<i64>,
+    ) -> StoreResult<IngestKeyRow>;
+    async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>>;
+    /// Marks a key revoked (idempotent); NotFound for an unknown id.
+    async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow>;
+    /// The live (not revoked) key with this hash.
+    async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>>;
 
     // -- settings
     /// Returns the stored value for `key`, storing `value` first if there is none.

@@ -27,4 +27,10 @@ impl PostgresStore {
     }
 }
 
-super::sql::store_impl!(PostgresStore, sqlx::Postgres, "postgres", "BEGIN");
+super::sql::store_impl!(
+    PostgresStore,
+    sqlx::Postgres,
+    "postgres",
+    "BEGIN",
+    " FOR UPDATE"
+);

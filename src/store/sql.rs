@@ -76,20 +76,35 @@ pub(super) const COUNTS_SELECT: &str = "SELECT COUNT(*) AS calls, \
      COUNT(DISTINCT other_party) AS uniq \
      FROM calls WHERE started_at >= ";
 
+/// One call, inserted only when no call has its `(provider, providerCallId)`.
+pub(super) const INSERT_CALL_IF_NEW: &str = "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, \
+     direction, status, started_at, ended_at, duration_seconds, flow_id, recording_url, raw, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+     ON CONFLICT (provider, provider_call_id) DO NOTHING";
+
+pub(super) const INSERT_CALLS: &str = "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, \
+     direction, status, started_at, ended_at, duration_seconds, flow_id, recording_url, raw, created_at, updated_at) ";
+
+pub(super) const UPDATE_CALL: &str = "UPDATE calls SET phone_number = $1, other_party = $2, direction = $3, status = $4, \
+     started_at = $5, ended_at = $6, duration_seconds = $7, flow_id = $8, recording_url = $9, raw = $10, updated_at = $11 \
+     WHERE id = $12";
+
+pub(super) const KEY_COLUMNS: &str = "id, name, prefix, created_by, created_at, revoked_at";
+
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $engine:literal, $begin_write:expr) => {
+    ($store:ident, $db:ty, $engine:literal, $begin_write:expr, $lock_row:literal) => {
         use async_trait::async_trait;
         use sqlx::{QueryBuilder, Row};
 
-        use $crate::domain::{NewCall, Role};
+        use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
-            CALL_SELECT, COUNTS_SELECT, INSERT_CHUNK, LINE_COLUMNS, classify, json_text,
-            now_secs, sort_lines, ts,
+            CALL_SELECT, COUNTS_SELECT, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
+            UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::{
-            CallCounts, CallQuery, CallRow, FlowCounts, GroupChanges, GroupRow, LineScope,
-            PhoneNumberChanges, PhoneNumberRow, Store, StoreError, StoreResult, UpsertOutcome,
-            UserChanges, UserRow,
+            CallCounts, CallQuery, CallRow, FlowCounts, GroupChanges, GroupRow, IngestKeyRow,
+            LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
+            StoreResult, UpsertOutcome, UserChanges, UserRow,
         };
 
         type Db = $db;
@@ -126,6 +141,38 @@ macro_rules! store_impl {
                 flow_id: r.try_get("flow_id")?,
                 flow_name: r.try_get("flow_name")?,
                 recording_url: r.try_get("recording_url")?,
+            })
+        }
+
+        fn key_row(r: &DbRow) -> StoreResult<IngestKeyRow> {
+            Ok(IngestKeyRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                prefix: r.try_get("prefix")?,
+                created_by: r.try_get("created_by")?,
+                created_at: ts(r.try_get("created_at")?),
+                revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
+            })
+        }
+
+        /// A stored call back as the domain record it was written from.
+        fn stored_call(r: &DbRow) -> StoreResult<NewCall> {
+            let corrupt = |e: $crate::domain::Invalid| StoreError::Corrupt(e.to_string());
+            let at = |s: i64| jiff::Timestamp::from_second(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+            Ok(NewCall {
+                provider: Provider::parse(&r.try_get::<String, _>("provider")?).map_err(corrupt)?,
+                provider_call_id: r.try_get("provider_call_id")?,
+                phone_number: E164::from_stored(r.try_get("phone_number")?),
+                other_party: r.try_get("other_party")?,
+                direction: CallDirection::parse(&r.try_get::<String, _>("direction")?).map_err(corrupt)?,
+                status: CallStatus::parse(&r.try_get::<String, _>("status")?).map_err(corrupt)?,
+                started_at: at(r.try_get("started_at")?)?,
+                ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(at).transpose()?,
+                duration_seconds: r.try_get("duration_seconds")?,
+                flow_id: r.try_get("flow_id")?,
+                flow_name: None,
+                recording_url: r.try_get("recording_url")?,
+                raw: json_text(&r.try_get::<String, _>("raw")?)?,
             })
         }
 
@@ -306,6 +353,26 @@ macro_rules! store_impl {
             })
         }
 
+        /// Refuses a change that would leave no active super_admin. The
+        /// super_admins' rows are locked first, so two of them removing each
+        /// other at once cannot both succeed.
+        async fn keep_a_super_admin(tx: &mut Tx, target: &UserRow, loses: bool) -> StoreResult<()> {
+            if !(loses && target.role == Role::SuperAdmin && target.is_active) {
+                return Ok(());
+            }
+            let sql = format!("SELECT id FROM users WHERE role = 'super_admin' AND is_active = TRUE{}", $lock_row);
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(classify)?;
+            if ids.iter().all(|&i| i == target.id) {
+                return Err(StoreError::Conflict(
+                    "this is the last active super_admin; make another one first".into(),
+                ));
+            }
+            Ok(())
+        }
+
         async fn set_user_lines(tx: &mut Tx, user_id: i64, ids: &[i64]) -> StoreResult<()> {
             check_lines_exist(tx, ids).await?;
             sqlx::query("DELETE FROM user_phone_numbers WHERE user_id = $1")
@@ -360,6 +427,113 @@ macro_rules! store_impl {
             Ok(())
         }
 
+        /// The `(provider, providerCallId)` keys of a chunk that are stored already.
+        async fn existing_keys(
+            tx: &mut Tx,
+            chunk: &[&NewCall],
+        ) -> StoreResult<std::collections::HashSet<(String, String)>> {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT provider, provider_call_id FROM calls WHERE provider_call_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for c in chunk {
+                sep.push_bind(c.provider_call_id.clone());
+            }
+            qb.push(")");
+            qb.build()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(classify)?
+                .iter()
+                .map(|r| Ok((r.try_get("provider")?, r.try_get("provider_call_id")?)))
+                .collect()
+        }
+
+        fn push_call_values(qb: &mut QueryBuilder<Db>, calls: &[&NewCall], now: i64) {
+            qb.push_values(calls, |mut b, c| {
+                b.push_bind(c.provider.as_str())
+                    .push_bind(c.provider_call_id.clone())
+                    .push_bind(c.phone_number.as_str().to_string())
+                    .push_bind(c.other_party.clone())
+                    .push_bind(c.direction.as_str())
+                    .push_bind(c.status.as_str())
+                    .push_bind(c.started_at.as_second())
+                    .push_bind(c.ended_at.map(|t| t.as_second()))
+                    .push_bind(c.duration_seconds)
+                    .push_bind(c.flow_id.clone())
+                    .push_bind(c.recording_url.clone())
+                    .push_bind(c.raw.to_string())
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+        }
+
+        /// Stores one report, or folds it into the stored call by [`NewCall::merge`].
+        async fn merge_one(tx: &mut Tx, c: &NewCall, now: i64, out: &mut MergeOutcome) -> StoreResult<()> {
+            // Claim the key first: a concurrent report of the same new call
+            // waits here, then merges below.
+            let inserted = sqlx::query(INSERT_CALL_IF_NEW)
+                .bind(c.provider.as_str())
+                .bind(c.provider_call_id.clone())
+                .bind(c.phone_number.as_str().to_string())
+                .bind(c.other_party.clone())
+                .bind(c.direction.as_str())
+                .bind(c.status.as_str())
+                .bind(c.started_at.as_second())
+                .bind(c.ended_at.map(|t| t.as_second()))
+                .bind(c.duration_seconds)
+                .bind(c.flow_id.clone())
+                .bind(c.recording_url.clone())
+                .bind(c.raw.to_string())
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+            if inserted == 1 {
+                out.created += 1;
+                return Ok(());
+            }
+            let sql = format!(
+                "SELECT id, provider, provider_call_id, phone_number, other_party, direction, status, started_at, \
+                 ended_at, duration_seconds, flow_id, recording_url, raw FROM calls \
+                 WHERE provider = $1 AND provider_call_id = $2{}",
+                $lock_row
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(c.provider.as_str())
+                .bind(c.provider_call_id.clone())
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(classify)?;
+            let id: i64 = row.try_get("id")?;
+            let existing = stored_call(&row)?;
+            let mut merged = existing.clone().merge(c.clone());
+            merged.flow_name = None;
+            if merged == existing {
+                out.unchanged += 1;
+                return Ok(());
+            }
+            sqlx::query(UPDATE_CALL)
+                .bind(merged.phone_number.as_str().to_string())
+                .bind(merged.other_party.clone())
+                .bind(merged.direction.as_str())
+                .bind(merged.status.as_str())
+                .bind(merged.started_at.as_second())
+                .bind(merged.ended_at.map(|t| t.as_second()))
+                .bind(merged.duration_seconds)
+                .bind(merged.flow_id.clone())
+                .bind(merged.recording_url.clone())
+                .bind(merged.raw.to_string())
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
+            out.updated += 1;
+            Ok(())
+        }
+
         #[async_trait]
         impl Store for $store {
             fn engine(&self) -> &'static str {
@@ -403,29 +577,31 @@ macro_rules! store_impl {
                 mut changes: PhoneNumberChanges,
             ) -> StoreResult<(PhoneNumberRow, bool)> {
                 let mut tx = begin_write(&self.pool).await?;
-                let existing: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM phone_numbers WHERE number = $1")
-                        .bind(number)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(classify)?;
                 changes.number = None;
-                let (row, created) = match existing {
-                    Some(id) => (apply_line_changes(&mut tx, id, changes).await?, false),
+                // Claim the number first, so two requests for the same new
+                // number make one row: the second waits, then updates it.
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
+                     VALUES ($1, 'exophone', TRUE, FALSE, '{}', '{}', $2, $2) ON CONFLICT (number) DO NOTHING RETURNING id",
+                )
+                .bind(number)
+                .bind(now_secs())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let (id, created) = match inserted {
+                    Some(id) => (id, true),
                     None => {
-                        let now = now_secs();
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
-                             VALUES ($1, 'exophone', TRUE, FALSE, '{}', '{}', $2, $2) RETURNING id",
-                        )
-                        .bind(number)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(classify)?;
-                        (apply_line_changes(&mut tx, id, changes).await?, true)
+                        let sql = format!("SELECT id FROM phone_numbers WHERE number = $1{}", $lock_row);
+                        let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                            .bind(number)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(classify)?;
+                        (id, false)
                     }
                 };
+                let row = apply_line_changes(&mut tx, id, changes).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok((row, created))
             }
@@ -629,22 +805,7 @@ macro_rules! store_impl {
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 for chunk in batch.chunks(INSERT_CHUNK) {
-                    let mut qb = QueryBuilder::<Db>::new(
-                        "SELECT provider, provider_call_id FROM calls WHERE provider_call_id IN (",
-                    );
-                    let mut sep = qb.separated(", ");
-                    for c in chunk {
-                        sep.push_bind(c.provider_call_id.clone());
-                    }
-                    qb.push(")");
-                    let existing: std::collections::HashSet<(String, String)> = qb
-                        .build()
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(classify)?
-                        .iter()
-                        .map(|r| Ok((r.try_get("provider")?, r.try_get("provider_call_id")?)))
-                        .collect::<StoreResult<_>>()?;
+                    let existing = existing_keys(&mut tx, chunk).await?;
                     for c in chunk {
                         if existing.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
                             outcome.updated += 1;
@@ -652,26 +813,8 @@ macro_rules! store_impl {
                             outcome.created += 1;
                         }
                     }
-                    let mut qb = QueryBuilder::<Db>::new(
-                        "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, direction, status, \
-                         started_at, ended_at, duration_seconds, flow_id, recording_url, raw, created_at, updated_at) ",
-                    );
-                    qb.push_values(chunk, |mut b, c| {
-                        b.push_bind(c.provider.as_str())
-                            .push_bind(c.provider_call_id.clone())
-                            .push_bind(c.phone_number.as_str().to_string())
-                            .push_bind(c.other_party.clone())
-                            .push_bind(c.direction.as_str())
-                            .push_bind(c.status.as_str())
-                            .push_bind(c.started_at.as_second())
-                            .push_bind(c.ended_at.map(|t| t.as_second()))
-                            .push_bind(c.duration_seconds)
-                            .push_bind(c.flow_id.clone())
-                            .push_bind(c.recording_url.clone())
-                            .push_bind(c.raw.to_string())
-                            .push_bind(now)
-                            .push_bind(now);
-                    });
+                    let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
+                    push_call_values(&mut qb, chunk, now);
                     qb.push(
                         " ON CONFLICT (provider, provider_call_id) DO UPDATE SET \
                          phone_number = excluded.phone_number, other_party = excluded.other_party, \
@@ -684,6 +827,47 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.map_err(classify)?;
                 Ok(outcome)
+            }
+
+            async fn merge_calls(&self, calls: &[NewCall]) -> StoreResult<MergeOutcome> {
+                let mut out = MergeOutcome::default();
+                if calls.is_empty() {
+                    return Ok(out);
+                }
+                let now = now_secs();
+                let mut tx = begin_write(&self.pool).await?;
+                let refs: Vec<&NewCall> = calls.iter().collect();
+                ensure_flows(&mut tx, &refs).await?;
+                for chunk in refs.chunks(INSERT_CHUNK) {
+                    // Calls not stored yet go in with one multi-row insert;
+                    // the rest (and repeats within the chunk) merge one by one.
+                    let existing = existing_keys(&mut tx, chunk).await?;
+                    let mut seen = std::collections::HashSet::new();
+                    let (fresh, rest): (Vec<&NewCall>, Vec<&NewCall>) = chunk.iter().copied().partition(|c| {
+                        let key = (c.provider.as_str().to_string(), c.provider_call_id.clone());
+                        !existing.contains(&key) && seen.insert(key)
+                    });
+                    if !fresh.is_empty() {
+                        let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
+                        push_call_values(&mut qb, &fresh, now);
+                        qb.push(" ON CONFLICT (provider, provider_call_id) DO NOTHING");
+                        let n = qb.build().execute(&mut *tx).await.map_err(classify)?.rows_affected();
+                        if n as usize == fresh.len() {
+                            out.created += n;
+                        } else {
+                            // Another writer stored some of them meanwhile: merge each.
+                            out.created += n;
+                            for c in &fresh {
+                                merge_one(&mut tx, c, now, &mut MergeOutcome::default()).await?;
+                            }
+                        }
+                    }
+                    for c in rest {
+                        merge_one(&mut tx, c, now, &mut out).await?;
+                    }
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(out)
             }
 
             async fn list_calls(&self, scope: &LineScope, q: &CallQuery) -> StoreResult<Vec<CallRow>> {
@@ -848,7 +1032,9 @@ macro_rules! store_impl {
 
             async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow> {
                 let mut tx = begin_write(&self.pool).await?;
-                user_in(&mut tx, id).await?;
+                let target = user_in(&mut tx, id).await?;
+                let loses = changes.role.is_some_and(|r| r != Role::SuperAdmin) || changes.is_active == Some(false);
+                keep_a_super_admin(&mut tx, &target, loses).await?;
                 if let Some(role) = changes.role {
                     sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                         .bind(role.as_str())
@@ -882,15 +1068,71 @@ macro_rules! store_impl {
             }
 
             async fn delete_user(&self, id: i64) -> StoreResult<()> {
-                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                let mut tx = begin_write(&self.pool).await?;
+                let target = user_in(&mut tx, id).await?;
+                keep_a_super_admin(&mut tx, &target, true).await?;
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok(())
+            }
+
+            async fn create_ingest_key(
+                &self,
+                name: &str,
+                key_hash: &str,
+                prefix: &str,
+                created_by: Option<i64>,
+            ) -> StoreResult<IngestKeyRow> {
+                let sql = format!(
+                    "INSERT INTO ingest_keys (name, key_hash, prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(name)
+                    .bind(key_hash)
+                    .bind(prefix)
+                    .bind(created_by)
+                    .bind(now_secs())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                key_row(&row)
+            }
+
+            async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>> {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys ORDER BY id");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter().map(key_row).collect()
+            }
+
+            async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow> {
+                sqlx::query("UPDATE ingest_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now_secs())
                     .bind(id)
                     .execute(&self.pool)
                     .await
                     .map_err(classify)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?
+                    .ok_or(StoreError::NotFound)?;
+                key_row(&row)
+            }
+
+            async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>> {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE key_hash = $1 AND revoked_at IS NULL");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                row.as_ref().map(key_row).transpose()
             }
 
             async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {

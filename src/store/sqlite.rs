@@ -36,4 +36,4 @@ impl SqliteStore {
 
 // Writers take the lock up front so two writers queue on the busy timeout
 // instead of failing when a read lock cannot be upgraded.
-super::sql::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE");
+super::sql::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", "");

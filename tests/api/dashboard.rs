@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 fn at(secs_from_now: i64) -> String {
-    Timestamp::from_second(Timestamp::now().as_second() + secs_from_now).unwrap().to_string()
+    Timestamp::from_second(Timestamp::now().as_second() + secs_from_now)
+        .unwrap()
+        .to_string()
 }
 
 both! {

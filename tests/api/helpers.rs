@@ -23,7 +23,6 @@ pub struct TestApp {
     /// A super_admin's token.
     pub token: String,
     pub backend: Backend,
-    pub database_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -33,7 +32,9 @@ pub fn postgres_url() -> Option<String> {
         Ok(u) if !u.trim().is_empty() => Some(u),
         _ => {
             if std::env::var("LINEWISE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("LINEWISE_TEST_REQUIRE_POSTGRES=1 but LINEWISE_TEST_POSTGRES_URL is not set");
+                panic!(
+                    "LINEWISE_TEST_REQUIRE_POSTGRES=1 but LINEWISE_TEST_POSTGRES_URL is not set"
+                );
             }
             None
         }
@@ -44,7 +45,11 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{}_{}_{n}", std::process::id(), jiff::Timestamp::now().as_microsecond() % 1_000_000_000)
+    format!(
+        "{prefix}_{}_{}_{n}",
+        std::process::id(),
+        jiff::Timestamp::now().as_microsecond() % 1_000_000_000
+    )
 }
 
 /// A fresh, empty database for one test: a temp SQLite file, or a new
@@ -59,7 +64,9 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
         Backend::Postgres => {
             let base = postgres_url()?;
             let schema = unique("t");
-            let pool = sqlx::PgPool::connect(&base).await.expect("connect to the PostgreSQL test database");
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("connect to the PostgreSQL test database");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&pool)
                 .await
@@ -86,17 +93,26 @@ pub async fn try_spawn(backend: Backend) -> Option<TestApp> {
     Some(spawn_with(settings(&url), backend, dir).await)
 }
 
-pub async fn spawn_with(settings: Settings, backend: Backend, dir: Option<tempfile::TempDir>) -> TestApp {
+pub async fn spawn_with(
+    settings: Settings,
+    backend: Backend,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
     let (state, _) = linewise::app::build(&settings).await.expect("build app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(linewise::http::serve(listener, state, std::future::pending()));
+    tokio::spawn(linewise::http::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     let mut app = TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         token: String::new(),
         backend,
-        database_url: settings.database_url.clone(),
         _dir: dir,
     };
     app.token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -142,7 +158,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -153,45 +175,74 @@ impl TestApp {
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     /// Sends raw bytes as a JSON body.
-    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, body: &str) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path)).header("content-type", "application/json").body(body.to_string());
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, Some(&self.token), None).await
     }
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(&self.token), Some(&body)).await
+        self.send(Method::POST, path, Some(&self.token), Some(&body))
+            .await
     }
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::PUT, path, Some(&self.token), Some(&body)).await
+        self.send(Method::PUT, path, Some(&self.token), Some(&body))
+            .await
     }
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::PATCH, path, Some(&self.token), Some(&body)).await
+        self.send(Method::PATCH, path, Some(&self.token), Some(&body))
+            .await
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.send(Method::DELETE, path, Some(&self.token), None).await
+        self.send(Method::DELETE, path, Some(&self.token), None)
+            .await
     }
 
     /// Logs in and returns the access token; panics unless it works.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = self
-            .send(Method::POST, "/api/auth/login", None, Some(&json!({"email": email, "password": password})))
+            .send(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(&json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login of {email}: {body}");
-        body["accessToken"].as_str().expect("accessToken").to_string()
+        body["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_string()
     }
 
     /// Creates a user through the API and returns `(id, token)`.
@@ -201,15 +252,24 @@ impl TestApp {
             .post("/api/users", json!({"email": email, "password": password, "role": role, "phoneNumberIds": lines}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        (body["id"].as_i64().unwrap(), self.login(email, password).await)
+        (
+            body["id"].as_i64().unwrap(),
+            self.login(email, password).await,
+        )
     }
 
     /// Registers a line and returns its id.
     pub async fn line(&self, number: &str, name: &str, metadata: Value) -> i64 {
         let (status, body) = self
-            .post("/api/phone-numbers", json!({"number": number, "friendlyName": name, "metadata": metadata}))
+            .post(
+                "/api/phone-numbers",
+                json!({"number": number, "friendlyName": name, "metadata": metadata}),
+            )
             .await;
-        assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{body}");
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{body}"
+        );
         body["id"].as_i64().unwrap()
     }
 

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod ingest;
+
 mod access;
 mod auth;
 mod bad_input;

@@ -20,16 +20,44 @@ use crate::helpers::*;
 
 /// The business numbers calls are made on: five registered lines and one
 /// that is only ever seen in calls.
-const LINES: [&str; 6] = ["+918047180000", "+911140845500", "+912261234500", "+913340123400", "+919876543210", "+914440123400"];
+const LINES: [&str; 6] = [
+    "+918047180000",
+    "+911140845500",
+    "+912261234500",
+    "+913340123400",
+    "+919876543210",
+    "+914440123400",
+];
 const REGISTERED: usize = 5;
 /// Group 0 = lines {0, 1}; group 1 = lines {2, 3, 4}.
 const GROUPS: [&[usize]; 2] = [&[0, 1], &[2, 3, 4]];
 /// `department` metadata of the registered lines.
 const DEPARTMENTS: [&str; REGISTERED] = ["sales", "support", "sales", "support", "support"];
-const TIMEZONES: [&str; 5] = ["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "America/New_York"];
-const STATUSES: [&str; 8] = ["completed", "busy", "no-answer", "failed", "canceled", "in-progress", "ringing", "queued"];
+const TIMEZONES: [&str; 5] = [
+    "UTC",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "America/New_York",
+];
+const STATUSES: [&str; 8] = [
+    "completed",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+    "in-progress",
+    "ringing",
+    "queued",
+];
 const CALLERS: [Option<&str>; 7] = [
-    Some("+919812345678"), Some("+919812345679"), Some("+919812345680"), Some("+12125550182"), Some("anonymous"), None, Some("+919812345681"),
+    Some("+919812345678"),
+    Some("+919812345679"),
+    Some("+919812345680"),
+    Some("+12125550182"),
+    Some("anonymous"),
+    None,
+    Some("+919812345681"),
 ];
 
 #[derive(Debug, Clone)]
@@ -69,8 +97,14 @@ impl Call {
 /// When the data is: around both 2026 New York DST changes and around now.
 fn anchors(now: i64) -> [i64; 3] {
     [
-        "2026-03-08T07:00:00Z".parse::<Timestamp>().unwrap().as_second(),
-        "2026-11-01T06:00:00Z".parse::<Timestamp>().unwrap().as_second(),
+        "2026-03-08T07:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second(),
+        "2026-11-01T06:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second(),
         now,
     ]
 }
@@ -88,8 +122,17 @@ enum Lines {
 #[derive(Debug, Clone)]
 enum When {
     Today,
-    Dates { anchor: usize, from_day: i64, days: i64 },
-    Instants { anchor: usize, from: i64, len: i64, half: bool },
+    Dates {
+        anchor: usize,
+        from_day: i64,
+        days: i64,
+    },
+    Instants {
+        anchor: usize,
+        from: i64,
+        len: i64,
+        half: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +144,17 @@ struct Question {
 
 /// A generated call before it gets its id: (line, caller, inbound, status,
 /// anchor, offset from the anchor, talk time, flow, re-send of an earlier id).
-type RawCall = (usize, usize, bool, usize, usize, i64, i64, Option<u8>, Option<u32>);
+type RawCall = (
+    usize,
+    usize,
+    bool,
+    usize,
+    usize,
+    i64,
+    i64,
+    Option<u8>,
+    Option<u32>,
+);
 
 fn raw_calls() -> impl Strategy<Value = Vec<RawCall>> {
     let one = (
@@ -124,22 +177,28 @@ fn raw_calls() -> impl Strategy<Value = Vec<RawCall>> {
 fn calls_of(case: u32, raw: Vec<RawCall>, now: i64) -> Vec<Call> {
     raw.into_iter()
         .enumerate()
-        .map(|(i, (line, caller, inbound, status, anchor, offset, duration, flow, resend))| {
-            let id = match resend {
-                Some(k) if case > 1 => format!("c{}-{}", 1 + k % (case - 1), k % 20),
-                _ => format!("c{case}-{i}"),
-            };
-            Call {
-                id,
-                line,
-                other: CALLERS[caller],
-                inbound,
-                status: STATUSES[status],
-                started: anchors(now)[anchor] + offset,
-                duration: if STATUSES[status] == "completed" { duration } else { 0 },
-                flow,
-            }
-        })
+        .map(
+            |(i, (line, caller, inbound, status, anchor, offset, duration, flow, resend))| {
+                let id = match resend {
+                    Some(k) if case > 1 => format!("c{}-{}", 1 + k % (case - 1), k % 20),
+                    _ => format!("c{case}-{i}"),
+                };
+                Call {
+                    id,
+                    line,
+                    other: CALLERS[caller],
+                    inbound,
+                    status: STATUSES[status],
+                    started: anchors(now)[anchor] + offset,
+                    duration: if STATUSES[status] == "completed" {
+                        duration
+                    } else {
+                        0
+                    },
+                    flow,
+                }
+            },
+        )
         .collect()
 }
 
@@ -147,10 +206,15 @@ fn question_strategy() -> impl Strategy<Value = Question> {
     let lines = prop_oneof![
         Just(Lines::All),
         (0..LINES.len()).prop_map(Lines::One),
-        prop::collection::btree_set(0..LINES.len(), 1..4).prop_map(|s| Lines::Several(s.into_iter().collect())),
+        prop::collection::btree_set(0..LINES.len(), 1..4)
+            .prop_map(|s| Lines::Several(s.into_iter().collect())),
         (0..GROUPS.len()).prop_map(Lines::Group),
         prop::sample::select(vec!["sales", "support", "nobody"]).prop_map(Lines::Department),
-        (0..GROUPS.len(), prop::sample::select(vec!["sales", "support"])).prop_map(|(g, d)| Lines::GroupAndDepartment(g, d)),
+        (
+            0..GROUPS.len(),
+            prop::sample::select(vec!["sales", "support"])
+        )
+            .prop_map(|(g, d)| Lines::GroupAndDepartment(g, d)),
     ];
     let when = prop_oneof![
         1 => Just(When::Today),
@@ -158,7 +222,11 @@ fn question_strategy() -> impl Strategy<Value = Question> {
         2 => (0usize..3, -15 * 86_400i64..15 * 86_400, 1i64..20 * 86_400, any::<bool>())
             .prop_map(|(anchor, from, len, half)| When::Instants { anchor, from, len, half }),
     ];
-    (lines, prop::sample::select(TIMEZONES.to_vec()), when).prop_map(|(lines, tz, when)| Question { lines, tz, when })
+    (lines, prop::sample::select(TIMEZONES.to_vec()), when).prop_map(|(lines, tz, when)| Question {
+        lines,
+        tz,
+        when,
+    })
 }
 
 /// Everything the server was sent, as the oracle knows it.
@@ -168,20 +236,31 @@ struct Oracle {
 }
 
 fn local_date(t: i64, tz: &TimeZone) -> Date {
-    Timestamp::from_second(t).unwrap().to_zoned_datetime(tz.clone()).date()
+    Timestamp::from_second(t)
+        .unwrap()
+        .to_zoned_datetime(tz.clone())
+        .date()
 }
 
 impl Oracle {
     fn lines_of(&self, q: &Lines) -> BTreeSet<usize> {
         let all: BTreeSet<usize> = (0..LINES.len()).collect();
-        let dept = |d: &str| (0..REGISTERED).filter(|&i| DEPARTMENTS[i] == d).collect::<BTreeSet<_>>();
+        let dept = |d: &str| {
+            (0..REGISTERED)
+                .filter(|&i| DEPARTMENTS[i] == d)
+                .collect::<BTreeSet<_>>()
+        };
         match q {
             Lines::All => all,
             Lines::One(i) => [*i].into(),
             Lines::Several(v) => v.iter().copied().collect(),
             Lines::Group(g) => GROUPS[*g].iter().copied().collect(),
             Lines::Department(d) => dept(d),
-            Lines::GroupAndDepartment(g, d) => GROUPS[*g].iter().copied().filter(|i| dept(d).contains(i)).collect(),
+            Lines::GroupAndDepartment(g, d) => GROUPS[*g]
+                .iter()
+                .copied()
+                .filter(|i| dept(d).contains(i))
+                .collect(),
         }
     }
 
@@ -192,14 +271,23 @@ impl Oracle {
         let in_period = |c: &Call| -> bool {
             match &q.when {
                 When::Today => local_date(c.started, &tz) == local_date(now, &tz),
-                When::Dates { anchor, from_day, days } => {
+                When::Dates {
+                    anchor,
+                    from_day,
+                    days,
+                } => {
                     let base = local_date(anchors(now)[*anchor], &tz);
                     let from = base.checked_add(jiff::Span::new().days(*from_day)).unwrap();
                     let to = from.checked_add(jiff::Span::new().days(*days)).unwrap();
                     let d = local_date(c.started, &tz);
                     from <= d && d < to
                 }
-                When::Instants { anchor, from, len, half } => {
+                When::Instants {
+                    anchor,
+                    from,
+                    len,
+                    half,
+                } => {
                     // A bound of x.5 seconds: a call at second s is in iff x.5 <= s.
                     let start = anchors(now)[*anchor] + from;
                     let lo = if *half { start + 1 } else { start };
@@ -208,21 +296,55 @@ impl Oracle {
                 }
             }
         };
-        let mine: Vec<&Call> = self.calls.values().filter(|c| lines.contains(&c.line)).collect();
+        let mine: Vec<&Call> = self
+            .calls
+            .values()
+            .filter(|c| lines.contains(&c.line))
+            .collect();
         let period: Vec<&Call> = mine.iter().copied().filter(|c| in_period(c)).collect();
         let answered = period.iter().filter(|c| c.status == "completed").count() as i64;
         let missed_kind = ["no-answer", "busy", "failed", "canceled"];
-        let missed = period.iter().filter(|c| c.inbound && missed_kind.contains(&c.status)).count() as i64;
-        let abandoned = period.iter().filter(|c| c.inbound && c.status == "canceled").count() as i64;
+        let missed = period
+            .iter()
+            .filter(|c| c.inbound && missed_kind.contains(&c.status))
+            .count() as i64;
+        let abandoned = period
+            .iter()
+            .filter(|c| c.inbound && c.status == "canceled")
+            .count() as i64;
         let failed = period.iter().filter(|c| c.status == "failed").count() as i64;
-        let talk: i64 = period.iter().filter(|c| c.status == "completed").map(|c| c.duration).sum();
-        let unique = period.iter().filter_map(|c| c.other).collect::<BTreeSet<_>>().len() as i64;
-        let today = mine.iter().filter(|c| local_date(c.started, &tz) == local_date(now, &tz)).count() as i64;
+        let talk: i64 = period
+            .iter()
+            .filter(|c| c.status == "completed")
+            .map(|c| c.duration)
+            .sum();
+        let unique = period
+            .iter()
+            .filter_map(|c| c.other)
+            .collect::<BTreeSet<_>>()
+            .len() as i64;
+        let today = mine
+            .iter()
+            .filter(|c| local_date(c.started, &tz) == local_date(now, &tz))
+            .count() as i64;
         let live = ["in-progress", "ringing", "queued"];
-        let active = mine.iter().filter(|c| live.contains(&c.status) && c.started > now - 4 * 3600).count() as i64;
+        let active = mine
+            .iter()
+            .filter(|c| live.contains(&c.status) && c.started > now - 4 * 3600)
+            .count() as i64;
         let calls = period.len() as i64;
-        let pct = |a: i64, b: i64| if b == 0 { 0.0 } else { (a as f64 * 100.0 / b as f64 * 100.0).round() / 100.0 };
-        let avg = if answered == 0 { 0.0 } else { (talk as f64 / answered as f64 * 100.0).round() / 100.0 };
+        let pct = |a: i64, b: i64| {
+            if b == 0 {
+                0.0
+            } else {
+                (a as f64 * 100.0 / b as f64 * 100.0).round() / 100.0
+            }
+        };
+        let avg = if answered == 0 {
+            0.0
+        } else {
+            (talk as f64 / answered as f64 * 100.0).round() / 100.0
+        };
         let mut flows: HashMap<u8, (i64, i64)> = HashMap::new();
         for c in &period {
             if let Some(f) = c.flow {
@@ -233,10 +355,26 @@ impl Oracle {
                 }
             }
         }
-        let named: BTreeSet<u8> = self.calls.values().filter_map(|c| c.flow).filter(|f| f % 2 == 1).collect();
-        let name = |f: u8| if named.contains(&f) { format!("Menu {f}") } else { format!("Flow {f}") };
-        let mut ranked: Vec<(u8, i64, i64)> = flows.into_iter().map(|(f, (n, a))| (f, n, a)).collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(name(a.0).cmp(&name(b.0))).then(a.0.to_string().cmp(&b.0.to_string())));
+        let named: BTreeSet<u8> = self
+            .calls
+            .values()
+            .filter_map(|c| c.flow)
+            .filter(|f| f % 2 == 1)
+            .collect();
+        let name = |f: u8| {
+            if named.contains(&f) {
+                format!("Menu {f}")
+            } else {
+                format!("Flow {f}")
+            }
+        };
+        let mut ranked: Vec<(u8, i64, i64)> =
+            flows.into_iter().map(|(f, (n, a))| (f, n, a)).collect();
+        ranked.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then(name(a.0).cmp(&name(b.0)))
+                .then(a.0.to_string().cmp(&b.0.to_string()))
+        });
         let top: Vec<Value> = ranked
             .into_iter()
             .take(5)
@@ -257,7 +395,10 @@ fn query(q: &Question, group_ids: &[i64], now: i64) -> String {
         Lines::All => {}
         // The literal '+' that arrives as a space.
         Lines::One(i) => parts.push(format!("phoneNumber={}", LINES[*i])),
-        Lines::Several(v) => parts.push(format!("phoneNumbers={}", enc(&v.iter().map(|i| LINES[*i]).collect::<Vec<_>>().join(",")))),
+        Lines::Several(v) => parts.push(format!(
+            "phoneNumbers={}",
+            enc(&v.iter().map(|i| LINES[*i]).collect::<Vec<_>>().join(","))
+        )),
         Lines::Group(g) => parts.push(format!("groupId={}", group_ids[*g])),
         Lines::Department(d) => parts.push(format!("metadata.department={d}")),
         Lines::GroupAndDepartment(g, d) => {
@@ -268,16 +409,29 @@ fn query(q: &Question, group_ids: &[i64], now: i64) -> String {
     let tz = TimeZone::get(q.tz).unwrap();
     match &q.when {
         When::Today => {}
-        When::Dates { anchor, from_day, days } => {
+        When::Dates {
+            anchor,
+            from_day,
+            days,
+        } => {
             let base = local_date(anchors(now)[*anchor], &tz);
             let from = base.checked_add(jiff::Span::new().days(*from_day)).unwrap();
             let to = from.checked_add(jiff::Span::new().days(*days)).unwrap();
             parts.push(format!("from={from}&to={to}"));
         }
-        When::Instants { anchor, from, len, half } => {
+        When::Instants {
+            anchor,
+            from,
+            len,
+            half,
+        } => {
             let start = Timestamp::from_second(anchors(now)[*anchor] + from).unwrap();
             let end = Timestamp::from_second(anchors(now)[*anchor] + from + len).unwrap();
-            let start = if *half { format!("{}", start.to_string().replace('Z', ".5Z")) } else { start.to_string() };
+            let start = if *half {
+                start.to_string().replace('Z', ".5Z")
+            } else {
+                start.to_string()
+            };
             parts.push(format!("from={}&to={}", enc(&start), enc(&end.to_string())));
         }
     }
@@ -300,7 +454,11 @@ fn same(actual: &Value, expected: &Value) -> Result<(), String> {
 }
 
 fn run(backend: Backend) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let Some(app) = rt.block_on(try_spawn(backend)) else {
         eprintln!("PostgreSQL suite not configured (LINEWISE_TEST_POSTGRES_URL); skipped");
         return;
@@ -308,12 +466,24 @@ fn run(backend: Backend) {
     let group_ids: Vec<i64> = rt.block_on(async {
         let mut ids = Vec::new();
         for i in 0..REGISTERED {
-            ids.push(app.line(LINES[i], &format!("Line {i}"), json!({"department": DEPARTMENTS[i]})).await);
+            ids.push(
+                app.line(
+                    LINES[i],
+                    &format!("Line {i}"),
+                    json!({"department": DEPARTMENTS[i]}),
+                )
+                .await,
+            );
         }
         let mut groups = Vec::new();
         for (g, members) in GROUPS.iter().enumerate() {
             let member_ids: Vec<i64> = members.iter().map(|&i| ids[i]).collect();
-            let (status, body) = app.post("/api/phone-number-groups", json!({"name": format!("Group {g}"), "phoneNumberIds": member_ids})).await;
+            let (status, body) = app
+                .post(
+                    "/api/phone-number-groups",
+                    json!({"name": format!("Group {g}"), "phoneNumberIds": member_ids}),
+                )
+                .await;
             assert_eq!(status, 201, "{body}");
             groups.push(body["id"].as_i64().unwrap());
         }
@@ -322,7 +492,11 @@ fn run(backend: Backend) {
     let now = Timestamp::now().as_second();
     let oracle = Mutex::new(Oracle::default());
     let case_no = Mutex::new(0u32);
-    let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 40,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let strategy = (raw_calls(), prop::collection::vec(question_strategy(), 6));
     let result = runner.run(&strategy, |(raw, questions)| {
         // Cases are numbered as they run, so new call ids stay unique.
@@ -350,19 +524,32 @@ fn run(backend: Backend) {
                 prop_assert_eq!(status, 200, "{} -> {}", path, got);
                 let o = oracle.lock().unwrap();
                 // "Today" and "active" move with the clock: accept the oracle at either end of the request.
-                let ok = same(&got, &o.dashboard(q, before)).or_else(|_| same(&got, &o.dashboard(q, after)));
+                let ok = same(&got, &o.dashboard(q, before))
+                    .or_else(|_| same(&got, &o.dashboard(q, after)));
                 if let Err(e) = ok {
-                    return Err(TestCaseError::fail(format!("{path} ({:?}): {e}\nserver: {got}", q)));
+                    return Err(TestCaseError::fail(format!(
+                        "{path} ({:?}): {e}\nserver: {got}",
+                        q
+                    )));
                 }
             }
             Ok(())
         })
     });
     if let Err(e) = result {
-        panic!("{} dashboard differs from the oracle: {e}", match backend { Backend::Sqlite => "SQLite", Backend::Postgres => "PostgreSQL" });
+        panic!(
+            "{} dashboard differs from the oracle: {e}",
+            match backend {
+                Backend::Sqlite => "SQLite",
+                Backend::Postgres => "PostgreSQL",
+            }
+        );
     }
     let total = oracle.lock().unwrap().calls.len();
-    assert!(total > 500, "the property test stored too few calls to mean much: {total}");
+    assert!(
+        total > 500,
+        "the property test stored too few calls to mean much: {total}"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `POST /api/auth/login`, `GET /api/auth/me`, and the failed-login limiter.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -19,48 +21,50 @@ pub const MAX_FAILURES_PER_ACCOUNT: u32 = 10;
 pub const MAX_FAILURES_PER_CLIENT: u32 = 50;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Counts failed logins per account and per client address; past the limit
-/// a login is refused with 429 until the window since the first failure ends.
-#[derive(Clone)]
+/// Counts login attempts per account and per client address in a window
+/// that starts at the first attempt. An attempt is counted before the
+/// password is checked (so parallel guesses cannot slip past the limit);
+/// a successful login clears the account's count and refunds the client's.
+#[derive(Clone, Default)]
 pub struct LoginLimiter {
-    failures: moka::sync::Cache<String, (u32, Instant)>,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            failures: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(FAILURE_WINDOW)
-                .build(),
-        }
-    }
+    attempts: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
 }
 
 impl LoginLimiter {
-    fn check(&self, key: &str, max: u32) -> Result<(), ApiError> {
-        if let Some((n, first)) = self.failures.get(key)
-            && n >= max
-        {
+    /// Counts an attempt, or refuses it with the seconds until the window ends.
+    fn attempt(&self, key: &str, max: u32) -> Result<(), ApiError> {
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, first)| first.elapsed() < FAILURE_WINDOW);
+        }
+        let now = Instant::now();
+        let entry = map.entry(key.to_string()).or_insert((0, now));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        if entry.0 >= max {
             let left = FAILURE_WINDOW
-                .saturating_sub(first.elapsed())
+                .saturating_sub(entry.1.elapsed())
                 .as_secs()
                 .max(1);
             return Err(ApiError::RateLimited { retry_after: left });
         }
+        entry.0 += 1;
         Ok(())
     }
 
-    fn fail(&self, key: String) {
-        let next = match self.failures.get(&key) {
-            Some((n, first)) => (n + 1, first),
-            None => (1, Instant::now()),
-        };
-        self.failures.insert(key, next);
+    fn clear(&self, key: &str) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
-    fn clear(&self, key: &str) {
-        self.failures.invalidate(key);
+    fn refund(&self, key: &str) {
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(key) {
+            e.0 = e.0.saturating_sub(1);
+        }
     }
 }
 
@@ -81,23 +85,24 @@ pub async fn login(
     let client_key = format!("client:{}", peer.ip());
     state
         .login_limiter
-        .check(&account_key, MAX_FAILURES_PER_ACCOUNT)?;
-    state
+        .attempt(&client_key, MAX_FAILURES_PER_CLIENT)?;
+    if let Err(e) = state
         .login_limiter
-        .check(&client_key, MAX_FAILURES_PER_CLIENT)?;
+        .attempt(&account_key, MAX_FAILURES_PER_ACCOUNT)
+    {
+        state.login_limiter.refund(&client_key);
+        return Err(e);
+    }
 
     let user = state.store.find_user_by_email(&email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = verify_password_blocking(body.password, hash).await;
     let user = match user {
         Some(u) if ok && u.is_active => u,
-        _ => {
-            state.login_limiter.fail(account_key);
-            state.login_limiter.fail(client_key);
-            return Err(ApiError::Unauthorized("wrong email or password".into()));
-        }
+        _ => return Err(ApiError::Unauthorized("wrong email or password".into())),
     };
     state.login_limiter.clear(&account_key);
+    state.login_limiter.refund(&client_key);
     let (token, expires_at) = state.keys.issue(user.id);
     Ok(Json(json!({
         "accessToken": token,

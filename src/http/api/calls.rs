@@ -13,6 +13,8 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, AuthUser, QueryPairs, parse_json, read_body};
 use crate::store::{CallQuery, CallRow};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 /// Most calls in one request.
 pub const MAX_BATCH: usize = 10_000;
@@ -117,10 +119,38 @@ pub fn validate_batch(body: Value, region: crate::domain::Region) -> ApiResult<V
     Ok(calls)
 }
 
-/// `POST /api/calls`: one call or an array of up to 10 000, in one transaction.
+/// Proof that a request may write calls: an admin's token, or an ingest key
+/// as the Bearer token.
+pub struct CallWriter;
+
+impl FromRequestParts<AppState> for CallWriter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_string());
+        match bearer {
+            Some(t) if t.starts_with(super::ingest_keys::KEY_PREFIX) => {
+                super::ingest_keys::check_key(state, Some(&t)).await?;
+                Ok(CallWriter)
+            }
+            _ => Admin::from_request_parts(parts, state)
+                .await
+                .map(|_| CallWriter),
+        }
+    }
+}
+
+/// `POST /api/calls`: one call or an array of up to 10 000, in one
+/// transaction; by an admin or with an ingest key.
 pub async fn create(
     State(state): State<AppState>,
-    _: Admin,
+    _: CallWriter,
     req: Request,
 ) -> ApiResult<Json<Value>> {
     let bytes = read_body(req, &state).await?;

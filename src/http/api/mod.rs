@@ -5,5 +5,8 @@ pub mod auth;
 pub mod calls;
 pub mod groups;
 pub mod health;
+pub mod import;
+pub mod ingest_keys;
 pub mod phone_numbers;
 pub mod users;
+pub mod webhooks;

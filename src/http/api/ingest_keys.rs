@@ -1,0 +1,126 @@
+//! `/api/ingest-keys`: keys for providers and scripts that send calls.
+//!
+//! A key is shown once, when made; only its SHA-256 is kept. It authorises
+//! `POST /api/calls` (as a Bearer token) and the Exotel webhook (`?token=`),
+//! nothing else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::random_token;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Admin, ApiJson, path_id};
+use crate::store::{IngestKeyRow, StoreError};
+
+/// Every ingest key starts with this, so it is never mistaken for a JWT.
+pub const KEY_PREFIX: &str = "lwk_";
+
+/// The stored form of a key.
+pub fn hash_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `key` is a live ingest key.
+pub async fn check_key(state: &AppState, key: Option<&str>) -> ApiResult<IngestKeyRow> {
+    let key = key
+        .filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 200)
+        .ok_or_else(|| ApiError::Unauthorized("a valid ingest key is required".into()))?;
+    state
+        .store
+        .find_ingest_key(&hash_key(key))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the ingest key is wrong or revoked".into()))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    id: i64,
+    name: String,
+    prefix: String,
+    created_by: Option<i64>,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+impl From<IngestKeyRow> for KeyView {
+    fn from(k: IngestKeyRow) -> Self {
+        KeyView {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            created_by: k.created_by,
+            created_at: k.created_at.to_string(),
+            revoked_at: k.revoked_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+}
+
+/// `POST /api/ingest-keys {name}` → 201 `{id, name, key, prefix, createdAt}`.
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(user): Admin,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid(
+            "name",
+            format!("'{}' must be 1 to 100 characters", body.name),
+        ));
+    }
+    let key = format!("{KEY_PREFIX}{}", random_token(40));
+    let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
+    let row = state
+        .store
+        .create_ingest_key(name, &hash_key(&key), &prefix, Some(user.id))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": row.id, "name": row.name, "key": key, "prefix": row.prefix, "createdAt": row.created_at.to_string()}),
+        ),
+    ))
+}
+
+/// `GET /api/ingest-keys`: every key, revoked ones too, never the key itself.
+pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
+    let keys: Vec<KeyView> = state
+        .store
+        .list_ingest_keys()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "items": keys })))
+}
+
+/// `DELETE /api/ingest-keys/:id`: revokes the key at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<KeyView>> {
+    let id = path_id("ingest key", &id)?;
+    let row = state
+        .store
+        .revoke_ingest_key(id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("no ingest key has id {id}")),
+            other => other.into(),
+        })?;
+    Ok(Json(row.into()))
+}

@@ -1,0 +1,123 @@
+//! Live provider callbacks: Exotel (`?token=` ingest key) and Twilio
+//! (`X-Twilio-Signature`). Each callback is folded into the call it reports
+//! on, so several callbacks in any order build one record; the answer is a
+//! quick empty 200 (providers retry otherwise).
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+
+use super::ingest_keys::check_key;
+use crate::domain::Invalid;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ItemIssue};
+use crate::http::extract::{parse_json, read_body};
+use crate::ingest::{exotel, twilio};
+
+fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+}
+
+/// A JSON object's fields as callback pairs (nested values as JSON text).
+fn flatten(bytes: &Bytes) -> ApiResult<Vec<(String, String)>> {
+    let v: serde_json::Value = parse_json(bytes)?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("", "a callback body must be a JSON object"))?;
+    Ok(obj
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect())
+}
+
+fn refused(errs: Vec<Invalid>) -> ApiError {
+    ApiError::InvalidItems {
+        message: format!(
+            "the callback was not stored: {}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        details: errs
+            .into_iter()
+            .map(|e| ItemIssue {
+                index: 0,
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    }
+}
+
+/// `GET|POST /api/webhooks/exotel?token=KEY`: passthru (GET query) and
+/// StatusCallback (POST form or JSON).
+pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<StatusCode> {
+    let mut pairs = query_pairs(req.uri());
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone());
+    check_key(&state, token.as_deref()).await?;
+    pairs.retain(|(k, _)| k != "token");
+    if req.method() == Method::POST {
+        let json = is_json(req.headers());
+        let body = read_body(req, &state).await?;
+        if json {
+            pairs.extend(flatten(&body)?);
+        } else {
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
+        }
+    }
+    let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(refused)?;
+    state.store.merge_calls(std::slice::from_ref(&call)).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /api/webhooks/twilio`: a status callback, accepted only with a
+/// valid `X-Twilio-Signature`.
+pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<StatusCode> {
+    let (Some(token), Some(public)) = (state.twilio_auth_token.as_ref(), state.public_url.as_ref())
+    else {
+        return Err(ApiError::NotFound(
+            "the Twilio webhook is off: set LINEWISE_TWILIO_AUTH_TOKEN and LINEWISE_PUBLIC_URL"
+                .into(),
+        ));
+    };
+    let url = match req.uri().query() {
+        Some(q) => format!("{}{}?{q}", public.trim_end_matches('/'), req.uri().path()),
+        None => format!("{}{}", public.trim_end_matches('/'), req.uri().path()),
+    };
+    let given = req
+        .headers()
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = read_body(req, &state).await?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let ok = given.is_some_and(|g| twilio::verify_signature(token.expose(), &url, &params, &g));
+    if !ok {
+        return Err(ApiError::Forbidden(
+            "missing or wrong X-Twilio-Signature".into(),
+        ));
+    }
+    let call = twilio::call_from_callback(&params, &state.ingest).map_err(refused)?;
+    state.store.merge_calls(std::slice::from_ref(&call)).await?;
+    Ok(StatusCode::OK)
+}

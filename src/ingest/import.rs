@@ -1,0 +1,310 @@
+//! Bulk import of a provider file: streamed, parsed on a blocking thread,
+//! written in batched transactions, every bad record reported and skipped.
+//!
+//! Used by `linewise import` and `POST /api/import`. A record is either
+//! stored whole or reported; a batch is one transaction, so an interrupted
+//! import leaves whole batches behind and re-running it finishes the job
+//! (records merge by `(provider, providerCallId)`, so nothing doubles).
+
+use std::fmt;
+use std::io::{BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::{Format, IngestContext};
+use crate::domain::{Invalid, NewCall};
+use crate::store::{Store, StoreError};
+
+/// Records per transaction.
+pub const BATCH: usize = 5_000;
+/// Rejected records kept in a report (all are counted).
+pub const MAX_REPORTED: usize = 1_000;
+
+/// A record that was not stored, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rejected {
+    /// `line 12` for CSV, `index 3` for JSON.
+    pub position: String,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// The first rejected records, with their position and reason.
+    pub errors: Vec<Rejected>,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "read {}, created {}, updated {}, unchanged {}, rejected {}",
+            self.read, self.created, self.updated, self.unchanged, self.rejected
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file cannot be read as the format at all (bad header, broken JSON).
+    #[error("{0}")]
+    Format(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the input: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where an import is, for a progress display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub bytes: u64,
+    pub read: u64,
+    pub stored: u64,
+    pub rejected: u64,
+}
+
+/// Counts the bytes a reader hands out.
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+enum Item {
+    Call(Box<NewCall>),
+    Bad(Rejected),
+}
+
+fn reason(errs: &[Invalid]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Imports `reader` in `format` into `store`, calling `progress` after each batch.
+pub async fn import<R>(
+    reader: R,
+    format: Format,
+    ctx: IngestContext,
+    store: Arc<dyn Store>,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<ImportReport, ImportError>
+where
+    R: Read + Send + 'static,
+{
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: reader,
+        bytes: bytes.clone(),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
+    let parser = tokio::task::spawn_blocking(move || parse(counting, format, &ctx, tx));
+
+    let mut report = ImportReport::default();
+    while let Some(batch) = rx.recv().await {
+        let mut calls = Vec::with_capacity(batch.len());
+        for item in batch {
+            report.read += 1;
+            match item {
+                Item::Call(c) => calls.push(*c),
+                Item::Bad(r) => {
+                    report.rejected += 1;
+                    if report.errors.len() < MAX_REPORTED {
+                        report.errors.push(r);
+                    }
+                }
+            }
+        }
+        let out = store.merge_calls(&calls).await?;
+        report.created += out.created;
+        report.updated += out.updated;
+        report.unchanged += out.unchanged;
+        progress(Progress {
+            bytes: bytes.load(Ordering::Relaxed),
+            read: report.read,
+            stored: report.created + report.updated + report.unchanged,
+            rejected: report.rejected,
+        });
+    }
+    match parser.await {
+        Ok(Ok(())) => Ok(report),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ImportError::Format(format!("the parser stopped: {e}"))),
+    }
+}
+
+/// Sends batches of parsed records down `tx`; stops early if the receiver is gone.
+fn parse<R: Read>(
+    reader: R,
+    format: Format,
+    ctx: &IngestContext,
+    tx: tokio::sync::mpsc::Sender<Vec<Item>>,
+) -> Result<(), ImportError> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let send = |item: Item, batch: &mut Vec<Item>| -> bool {
+        batch.push(item);
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+            return tx.blocking_send(full).is_ok();
+        }
+        true
+    };
+    let reader = BufReader::with_capacity(256 * 1024, reader);
+    match format {
+        Format::Csv => {
+            let rows = super::csv::CsvCalls::new(reader, ctx)
+                .map_err(|e| ImportError::Format(e.to_string()))?;
+            for (line, row) in rows {
+                let item = match row {
+                    Ok(c) => Item::Call(Box::new(c)),
+                    Err(errs) => Item::Bad(Rejected {
+                        position: format!("line {line}"),
+                        reason: reason(&errs),
+                    }),
+                };
+                if !send(item, &mut batch) {
+                    return Ok(());
+                }
+            }
+        }
+        Format::ExotelJson | Format::TwilioJson => {
+            let mut index = 0u64;
+            let mut stopped = false;
+            let mut each = |v: Value| {
+                if stopped {
+                    return;
+                }
+                let parsed = match format {
+                    Format::ExotelJson => super::exotel::call_from_details(&v, ctx),
+                    _ => super::twilio::call_from_resource(&v, ctx),
+                };
+                let item = match parsed {
+                    Ok(c) => Item::Call(Box::new(c)),
+                    Err(errs) => Item::Bad(Rejected {
+                        position: format!("index {index}"),
+                        reason: reason(&errs),
+                    }),
+                };
+                index += 1;
+                stopped = !send(item, &mut batch);
+            };
+            let mut de = serde_json::Deserializer::from_reader(reader);
+            de.deserialize_any_stream(&mut each).map_err(|e| {
+                ImportError::Format(format!(
+                    "the file is not valid JSON after {index} calls: {e}"
+                ))
+            })?;
+            de.end()
+                .map_err(|e| ImportError::Format(format!("trailing data after the calls: {e}")))?;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
+    }
+    Ok(())
+}
+
+/// Streams the calls out of a provider's JSON document without holding it:
+/// `{"Calls": [...]}`, `{"calls": [...]}` (a Twilio page), `{"Call": {...}}`,
+/// a bare array, or one call object.
+trait StreamCalls {
+    fn deserialize_any_stream(&mut self, each: &mut dyn FnMut(Value)) -> serde_json::Result<()>;
+}
+
+impl<'de, R: serde_json::de::Read<'de>> StreamCalls for serde_json::Deserializer<R> {
+    fn deserialize_any_stream(&mut self, each: &mut dyn FnMut(Value)) -> serde_json::Result<()> {
+        serde::Deserializer::deserialize_any(self, Top { each })
+    }
+}
+
+struct Top<'a> {
+    each: &'a mut dyn FnMut(Value),
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a calls document: {\"Calls\": [...]}, {\"calls\": [...]}, {\"Call\": {...}}, an array or a call")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Each { each: self.each }.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut single = serde_json::Map::new();
+        let mut listed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Calls" | "calls" => {
+                    map.next_value_seed(Each {
+                        each: &mut *self.each,
+                    })?;
+                    listed = true;
+                }
+                "Call" => {
+                    let v: Value = map.next_value()?;
+                    (self.each)(v);
+                    listed = true;
+                }
+                _ if listed => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    single.insert(key, map.next_value()?);
+                }
+            }
+        }
+        if !listed && !single.is_empty() {
+            (self.each)(Value::Object(single));
+        }
+        Ok(())
+    }
+}
+
+struct Each<'a> {
+    each: &'a mut dyn FnMut(Value),
+}
+
+impl<'de> DeserializeSeed<'de> for Each<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Each<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of calls")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            (self.each)(v);
+        }
+        Ok(())
+    }
+}
