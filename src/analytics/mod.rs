@@ -16,6 +16,8 @@
 //! | `activeCalls` | `ringing`/`queued`/`in-progress` calls started in the last 4 hours |
 //! | `topFlows` | the five flows with most calls in the period, ties by name |
 
+pub mod views;
+
 use jiff::Timestamp;
 use serde::Serialize;
 

@@ -62,6 +62,10 @@ pub fn router(state: AppState) -> Router {
             delete(groups::remove_member),
         )
         .route("/api/analytics/dashboard", get(analytics::dashboard))
+        .route("/api/analytics/timeseries", get(analytics::timeseries))
+        .route("/api/analytics/breakdown", get(analytics::breakdown))
+        .route("/api/analytics/compare", get(analytics::compare))
+        .route("/api/analytics/export.csv", get(analytics::export))
         .route(
             "/api/ingest-keys",
             get(ingest_keys::list).post(ingest_keys::create),

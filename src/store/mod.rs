@@ -191,6 +191,38 @@ pub struct CallCounts {
     pub unique_callers: i64,
 }
 
+/// Counts over the calls of one 15-minute slot, `slot` counted from a base
+/// instant. Every current timezone's hour and day boundaries fall on a slot
+/// edge, so any local bucket is a whole number of slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotCounts {
+    pub slot: i64,
+    pub counts: CallCounts,
+}
+
+/// Length of a slot in seconds.
+pub const SLOT_SECONDS: i64 = 900;
+
+/// A column calls can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallColumn {
+    Flow,
+    Status,
+    Direction,
+    PhoneNumber,
+}
+
+impl CallColumn {
+    pub fn sql(self) -> &'static str {
+        match self {
+            CallColumn::Flow => "flow_id",
+            CallColumn::Status => "status",
+            CallColumn::Direction => "direction",
+            CallColumn::PhoneNumber => "phone_number",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowCounts {
     pub flow_id: String,
@@ -278,6 +310,35 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
         limit: i64,
     ) -> StoreResult<Vec<FlowCounts>>;
+
+    /// Counts per 15-minute slot since `base` (`(started_at - base) / 900`),
+    /// over calls with `from <= started_at < to`; `base <= from`. Unique
+    /// callers are not counted per slot (they do not add up).
+    async fn slot_counts(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        base: i64,
+    ) -> StoreResult<Vec<SlotCounts>>;
+    /// Counts per value of a column over the period (`None` = no value).
+    async fn grouped_counts(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        by: CallColumn,
+    ) -> StoreResult<Vec<(Option<String>, CallCounts)>>;
+    /// Every flow's name, by id.
+    async fn flow_names(&self) -> StoreResult<std::collections::HashMap<String, String>>;
+    /// Sends the calls of a view down `tx`, newest first, without holding
+    /// them all; stops when the receiver is gone.
+    async fn stream_calls(
+        &self,
+        scope: &LineScope,
+        period: Option<(i64, i64)>,
+        tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
+    ) -> StoreResult<()>;
 
     // -- users
     async fn count_users(&self) -> StoreResult<i64>;

@@ -66,15 +66,40 @@ pub(super) const CALL_SELECT: &str = "SELECT c.id, c.provider, c.provider_call_i
      c.direction, c.status, c.started_at, c.ended_at, c.duration_seconds, c.flow_id, f.name AS flow_name, \
      c.recording_url FROM calls c LEFT JOIN flows f ON f.id = c.flow_id WHERE 1 = 1";
 
-/// Counts over calls; the meaning of each is defined in `crate::analytics`.
-pub(super) const COUNTS_SELECT: &str = "SELECT COUNT(*) AS calls, \
-     CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
-     CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status IN ('no-answer', 'busy', 'failed', 'canceled') THEN 1 ELSE 0 END), 0) AS BIGINT) AS missed, \
-     CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status = 'canceled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS abandoned, \
-     CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
-     CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN duration_seconds ELSE 0 END), 0) AS BIGINT) AS talk, \
-     COUNT(DISTINCT other_party) AS uniq \
-     FROM calls WHERE started_at >= ";
+/// The count columns over a set of calls; the meaning of each figure is
+/// defined in `crate::analytics`.
+macro_rules! count_columns {
+    () => {
+        "COUNT(*) AS calls, \
+         CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
+         CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status IN ('no-answer', 'busy', 'failed', 'canceled') THEN 1 ELSE 0 END), 0) AS BIGINT) AS missed, \
+         CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status = 'canceled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS abandoned, \
+         CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
+         CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN duration_seconds ELSE 0 END), 0) AS BIGINT) AS talk, \
+         COUNT(DISTINCT other_party) AS uniq"
+    };
+}
+
+pub(super) const COUNTS_SELECT: &str = concat!(
+    "SELECT ",
+    count_columns!(),
+    " FROM calls WHERE started_at >= "
+);
+
+/// Counts per 15-minute slot; binds: base, then from.
+pub(super) const SLOTS_SELECT: &str = "SELECT (started_at - ";
+pub(super) const SLOTS_REST: &str = concat!(
+    ") / 900 AS slot, ",
+    count_columns!(),
+    " FROM calls WHERE started_at >= "
+);
+
+/// Counts per value of a column: `{col} AS value, <counts> FROM calls WHERE started_at >= `.
+pub(super) const GROUPED_REST: &str = concat!(
+    " AS value, ",
+    count_columns!(),
+    " FROM calls WHERE started_at >= "
+);
 
 /// One call, inserted only when no call has its `(provider, providerCallId)`.
 pub(super) const INSERT_CALL_IF_NEW: &str = "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, \
@@ -98,11 +123,11 @@ macro_rules! store_impl {
 
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
-            CALL_SELECT, COUNTS_SELECT, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
+            CALL_SELECT, COUNTS_SELECT, GROUPED_REST, INSERT_CALL_IF_NEW, SLOTS_REST, SLOTS_SELECT, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
             UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::{
-            CallCounts, CallQuery, CallRow, FlowCounts, GroupChanges, GroupRow, IngestKeyRow,
+            CallColumn, CallCounts, CallQuery, CallRow, FlowCounts, SlotCounts, GroupChanges, GroupRow, IngestKeyRow,
             LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
             StoreResult, UpsertOutcome, UserChanges, UserRow,
         };
@@ -173,6 +198,18 @@ macro_rules! store_impl {
                 flow_name: None,
                 recording_url: r.try_get("recording_url")?,
                 raw: json_text(&r.try_get::<String, _>("raw")?)?,
+            })
+        }
+
+        fn counts_from(r: &DbRow) -> StoreResult<CallCounts> {
+            Ok(CallCounts {
+                calls: r.try_get("calls")?,
+                answered: r.try_get("answered")?,
+                missed: r.try_get("missed")?,
+                abandoned: r.try_get("abandoned")?,
+                failed: r.try_get("failed")?,
+                talk_seconds: r.try_get("talk")?,
+                unique_callers: r.try_get("uniq")?,
             })
         }
 
@@ -893,15 +930,61 @@ macro_rules! store_impl {
                 qb.push_bind(from).push(" AND started_at < ").push_bind(to);
                 push_scope(&mut qb, "phone_number", scope);
                 let r = qb.build().fetch_one(&self.pool).await.map_err(classify)?;
-                Ok(CallCounts {
-                    calls: r.try_get("calls")?,
-                    answered: r.try_get("answered")?,
-                    missed: r.try_get("missed")?,
-                    abandoned: r.try_get("abandoned")?,
-                    failed: r.try_get("failed")?,
-                    talk_seconds: r.try_get("talk")?,
-                    unique_callers: r.try_get("uniq")?,
-                })
+                counts_from(&r)
+            }
+
+            async fn slot_counts(&self, scope: &LineScope, from: i64, to: i64, base: i64) -> StoreResult<Vec<SlotCounts>> {
+                let mut qb = QueryBuilder::<Db>::new(SLOTS_SELECT);
+                qb.push_bind(base).push(SLOTS_REST).push_bind(from).push(" AND started_at < ").push_bind(to);
+                push_scope(&mut qb, "phone_number", scope);
+                qb.push(" GROUP BY slot ORDER BY slot");
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter()
+                    .map(|r| Ok(SlotCounts { slot: r.try_get("slot")?, counts: counts_from(r)? }))
+                    .collect()
+            }
+
+            async fn grouped_counts(
+                &self,
+                scope: &LineScope,
+                from: i64,
+                to: i64,
+                by: CallColumn,
+            ) -> StoreResult<Vec<(Option<String>, CallCounts)>> {
+                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {}", by.sql()));
+                qb.push(GROUPED_REST).push_bind(from).push(" AND started_at < ").push_bind(to);
+                push_scope(&mut qb, "phone_number", scope);
+                qb.push(format!(" GROUP BY {}", by.sql()));
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter().map(|r| Ok((r.try_get("value")?, counts_from(r)?))).collect()
+            }
+
+            async fn flow_names(&self) -> StoreResult<std::collections::HashMap<String, String>> {
+                let rows = sqlx::query("SELECT id, name FROM flows").fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("name")?))).collect()
+            }
+
+            async fn stream_calls(
+                &self,
+                scope: &LineScope,
+                period: Option<(i64, i64)>,
+                tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
+            ) -> StoreResult<()> {
+                use futures_util::TryStreamExt;
+                let mut qb = QueryBuilder::<Db>::new(CALL_SELECT);
+                push_scope(&mut qb, "c.phone_number", scope);
+                if let Some((from, to)) = period {
+                    qb.push(" AND c.started_at >= ").push_bind(from);
+                    qb.push(" AND c.started_at < ").push_bind(to);
+                }
+                qb.push(" ORDER BY c.started_at DESC, c.id DESC");
+                let mut rows = qb.build().fetch(&self.pool);
+                while let Some(r) = rows.try_next().await.map_err(classify)? {
+                    if tx.send(call_row(&r)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
             }
 
             async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64> {

@@ -16,3 +16,4 @@ mod groups;
 mod oracle;
 mod phone_numbers;
 mod roles;
+mod views;

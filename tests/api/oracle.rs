@@ -230,7 +230,7 @@ fn question_strategy() -> impl Strategy<Value = Question> {
 }
 
 /// Everything the server was sent, as the oracle knows it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Oracle {
     calls: BTreeMap<String, Call>,
 }
@@ -264,38 +264,60 @@ impl Oracle {
         }
     }
 
+    /// Whether a call lies in the question's period, judged by the call's
+    /// local date (for dates) or its instant (for instants).
+    fn in_period(q: &Question, now: i64, c: &Call) -> bool {
+        let tz = TimeZone::get(q.tz).unwrap();
+        match &q.when {
+            When::Today => local_date(c.started, &tz) == local_date(now, &tz),
+            When::Dates {
+                anchor,
+                from_day,
+                days,
+            } => {
+                let base = local_date(anchors(now)[*anchor], &tz);
+                let from = base.checked_add(jiff::Span::new().days(*from_day)).unwrap();
+                let to = from.checked_add(jiff::Span::new().days(*days)).unwrap();
+                let d = local_date(c.started, &tz);
+                from <= d && d < to
+            }
+            When::Instants {
+                anchor,
+                from,
+                len,
+                half,
+            } => {
+                // A bound of x.5 seconds: a call at second s is in iff x.5 <= s.
+                let start = anchors(now)[*anchor] + from;
+                let lo = if *half { start + 1 } else { start };
+                let hi = start + len;
+                lo <= c.started && c.started < hi
+            }
+        }
+    }
+
+    /// The calls of the question's lines.
+    fn mine(&self, q: &Question) -> Vec<&Call> {
+        let lines = self.lines_of(&q.lines);
+        self.calls
+            .values()
+            .filter(|c| lines.contains(&c.line))
+            .collect()
+    }
+
+    /// The calls of the question's lines and period.
+    fn period_calls(&self, q: &Question, now: i64) -> Vec<&Call> {
+        self.mine(q)
+            .into_iter()
+            .filter(|c| Self::in_period(q, now, c))
+            .collect()
+    }
+
     /// The dashboard as it must be, by plain iteration.
     fn dashboard(&self, q: &Question, now: i64) -> Value {
         let tz = TimeZone::get(q.tz).unwrap();
         let lines = self.lines_of(&q.lines);
-        let in_period = |c: &Call| -> bool {
-            match &q.when {
-                When::Today => local_date(c.started, &tz) == local_date(now, &tz),
-                When::Dates {
-                    anchor,
-                    from_day,
-                    days,
-                } => {
-                    let base = local_date(anchors(now)[*anchor], &tz);
-                    let from = base.checked_add(jiff::Span::new().days(*from_day)).unwrap();
-                    let to = from.checked_add(jiff::Span::new().days(*days)).unwrap();
-                    let d = local_date(c.started, &tz);
-                    from <= d && d < to
-                }
-                When::Instants {
-                    anchor,
-                    from,
-                    len,
-                    half,
-                } => {
-                    // A bound of x.5 seconds: a call at second s is in iff x.5 <= s.
-                    let start = anchors(now)[*anchor] + from;
-                    let lo = if *half { start + 1 } else { start };
-                    let hi = start + len;
-                    lo <= c.started && c.started < hi
-                }
-            }
-        };
+        let in_period = |c: &Call| Self::in_period(q, now, c);
         let mine: Vec<&Call> = self
             .calls
             .values()
@@ -387,6 +409,321 @@ impl Oracle {
             "uniqueCallers": unique, "totalTalkSeconds": talk,
         })
     }
+}
+
+fn pct(a: i64, b: i64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        (a as f64 * 100.0 / b as f64 * 100.0).round() / 100.0
+    }
+}
+
+/// The figures every view reports, by plain iteration.
+fn figures(calls: &[&Call]) -> Value {
+    let n = calls.len() as i64;
+    let answered = calls.iter().filter(|c| c.status == "completed").count() as i64;
+    let missed = calls
+        .iter()
+        .filter(|c| c.inbound && ["no-answer", "busy", "failed", "canceled"].contains(&c.status))
+        .count() as i64;
+    let talk: i64 = calls
+        .iter()
+        .filter(|c| c.status == "completed")
+        .map(|c| c.duration)
+        .sum();
+    let avg = if answered == 0 {
+        0.0
+    } else {
+        (talk as f64 / answered as f64 * 100.0).round() / 100.0
+    };
+    json!({"calls": n, "answered": answered, "missed": missed, "avgCallDuration": avg, "successRate": pct(answered, n), "totalTalkSeconds": talk})
+}
+
+const INTERVALS: [&str; 3] = ["hour", "day", "week"];
+const BYS: [&str; 7] = [
+    "flow",
+    "status",
+    "direction",
+    "phoneNumber",
+    "hourOfDay",
+    "dayOfWeek",
+    "metadata.department",
+];
+
+/// A bucket's identity in local time: the hour (with its offset, so the
+/// repeated hour of a DST change is two buckets), the date, or the Monday.
+fn bucket_key(t: Timestamp, tz: &TimeZone, interval: &str) -> String {
+    let z = t.to_zoned_datetime(tz.clone());
+    match interval {
+        "hour" => format!("{} {:02} {}", z.date(), z.hour(), z.offset()),
+        "day" => z.date().to_string(),
+        _ => {
+            let back = i64::from(z.date().weekday().to_monday_zero_offset());
+            z.date()
+                .checked_sub(jiff::Span::new().days(back))
+                .unwrap()
+                .to_string()
+        }
+    }
+}
+
+/// A value a call has for a breakdown.
+fn by_value(c: &Call, by: &str, tz: &TimeZone) -> Option<String> {
+    let z = Timestamp::from_second(c.started)
+        .unwrap()
+        .to_zoned_datetime(tz.clone());
+    match by {
+        "flow" => c.flow.map(|f| f.to_string()),
+        "status" => Some(c.status.to_string()),
+        "direction" => Some(if c.inbound { "inbound" } else { "outbound" }.to_string()),
+        "phoneNumber" => Some(LINES[c.line].to_string()),
+        "hourOfDay" => Some(z.hour().to_string()),
+        "dayOfWeek" => Some((z.date().weekday().to_monday_zero_offset() + 1).to_string()),
+        _ => (c.line < REGISTERED).then(|| DEPARTMENTS[c.line].to_string()),
+    }
+}
+
+/// Wilson's 95 % interval, written out from the textbook formula.
+fn wilson(k: i64, n: i64) -> Value {
+    if n == 0 {
+        return Value::Null;
+    }
+    let (k, n, z) = (k as f64, n as f64, 1.96f64);
+    let p = k / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let d = 1.0 + z * z / n;
+    json!([
+        ((centre - spread) / d * 100.0).max(0.0),
+        ((centre + spread) / d * 100.0).min(100.0)
+    ])
+}
+
+fn close(a: &Value, b: &Value, tol: f64) -> bool {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q, tol))
+        }
+        (Value::Object(x), Value::Object(y)) => y
+            .iter()
+            .all(|(k, v)| x.get(k).is_some_and(|w| close(w, v, tol))),
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(p), Some(q)) => (p - q).abs() <= tol,
+            _ => a == b,
+        },
+    }
+}
+
+/// Timeseries, breakdown, compare and export for one question, each against
+/// the oracle.
+async fn check_views(
+    app: &TestApp,
+    o: &Oracle,
+    q: &Question,
+    k: usize,
+    base: &str,
+    now: i64,
+) -> Result<(), String> {
+    let tz = TimeZone::get(q.tz).unwrap();
+    let period = o.period_calls(q, now);
+    let params = base
+        .split_once('?')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+
+    // Timeseries: every call in the bucket of its local hour/day/week.
+    let interval = INTERVALS[k % 3];
+    let path = format!("/api/analytics/timeseries?{params}&interval={interval}");
+    let (status, ts) = app.get(&path).await;
+    if status != 200 {
+        return Err(format!("{path}: {status} {ts}"));
+    }
+    let buckets = ts["buckets"].as_array().ok_or(format!("{path}: {ts}"))?;
+    let mut by_key: BTreeMap<String, Vec<&Call>> = BTreeMap::new();
+    for b in buckets {
+        let start: Timestamp = b["start"].as_str().unwrap().parse().unwrap();
+        if by_key
+            .insert(bucket_key(start, &tz, interval), vec![])
+            .is_some()
+        {
+            return Err(format!("{path}: two buckets for {start}"));
+        }
+    }
+    for c in &period {
+        let key = bucket_key(Timestamp::from_second(c.started).unwrap(), &tz, interval);
+        by_key
+            .get_mut(&key)
+            .ok_or(format!("{path}: no bucket {key} for call {}", c.id))?
+            .push(c);
+    }
+    for b in buckets {
+        let start: Timestamp = b["start"].as_str().unwrap().parse().unwrap();
+        let want = figures(&by_key[&bucket_key(start, &tz, interval)]);
+        if !close(b, &want, 1e-9) {
+            return Err(format!("{path}: bucket {start}: got {b}, want {want}"));
+        }
+    }
+
+    // Breakdown: every call under its value.
+    let by = BYS[k % BYS.len()];
+    let path = format!("/api/analytics/breakdown?{params}&by={by}");
+    let (status, bd) = app.get(&path).await;
+    if status != 200 {
+        return Err(format!("{path}: {status} {bd}"));
+    }
+    let mut want: BTreeMap<Option<String>, Vec<&Call>> = BTreeMap::new();
+    if by == "hourOfDay" || by == "dayOfWeek" {
+        let (lo, hi) = if by == "hourOfDay" { (0, 24) } else { (1, 8) };
+        for v in lo..hi {
+            want.insert(Some(v.to_string()), vec![]);
+        }
+    }
+    for c in &period {
+        want.entry(by_value(c, by, &tz)).or_default().push(c);
+    }
+    let rows = bd["rows"].as_array().unwrap();
+    let got: BTreeMap<Option<String>, &Value> = rows
+        .iter()
+        .map(|r| (r["value"].as_str().map(str::to_string), r))
+        .collect();
+    if got.len() != rows.len() || got.len() != want.len() {
+        return Err(format!(
+            "{path}: values {:?}, want {:?}",
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        ));
+    }
+    for (v, calls) in &want {
+        let w = figures(calls);
+        if !close(got[v], &w, 1e-9) {
+            return Err(format!("{path}: {v:?}: got {}, want {w}", got[v]));
+        }
+    }
+
+    // Compare: each line now and in the period of equal length before.
+    let cmp_params = if matches!(q.lines, Lines::All) {
+        format!("{params}&by=phoneNumber")
+    } else {
+        params.clone()
+    };
+    let path = format!("/api/analytics/compare?{cmp_params}");
+    let (status, cmp) = app.get(&path).await;
+    if status != 200 {
+        return Err(format!("{path}: {status} {cmp}"));
+    }
+    let from: Timestamp = cmp["period"]["from"].as_str().unwrap().parse().unwrap();
+    let to: Timestamp = cmp["period"]["to"].as_str().unwrap().parse().unwrap();
+    let pfrom: Timestamp = cmp["previousPeriod"]["from"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    if cmp["previousPeriod"]["to"] != cmp["period"]["from"]
+        || to.duration_since(from) != from.duration_since(pfrom)
+    {
+        return Err(format!(
+            "{path}: the previous period is not the one just before: {cmp}"
+        ));
+    }
+    let mine = o.mine(q);
+    let before: Vec<&Call> = mine
+        .iter()
+        .copied()
+        .filter(|c| {
+            let t = Timestamp::from_second(c.started).unwrap();
+            pfrom <= t && t < from
+        })
+        .collect();
+    let numbers: BTreeSet<usize> = if matches!(q.lines, Lines::All) {
+        period.iter().chain(before.iter()).map(|c| c.line).collect()
+    } else {
+        o.lines_of(&q.lines)
+    };
+    let rows = cmp["rows"].as_array().unwrap();
+    if rows.len() != numbers.len() {
+        return Err(format!(
+            "{path}: {} rows, want {}",
+            rows.len(),
+            numbers.len()
+        ));
+    }
+    for line in numbers {
+        let row = rows
+            .iter()
+            .find(|r| r["phoneNumber"] == LINES[line])
+            .ok_or(format!("{path}: no row for {}", LINES[line]))?;
+        let now_calls: Vec<&Call> = period.iter().copied().filter(|c| c.line == line).collect();
+        let then_calls: Vec<&Call> = before.iter().copied().filter(|c| c.line == line).collect();
+        let (cur, prev) = (figures(&now_calls), figures(&then_calls));
+        let uniq = |cs: &[&Call]| {
+            cs.iter()
+                .filter_map(|c| c.other)
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        let change = |a: f64, b: f64| {
+            if b == 0.0 {
+                Value::Null
+            } else {
+                json!(((a - b) * 100.0 / b * 100.0).round() / 100.0)
+            }
+        };
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+        let want = json!({
+            "current": {"uniqueCallers": uniq(&now_calls), "lowSample": now_calls.len() < 30},
+            "previous": {"uniqueCallers": uniq(&then_calls)},
+            "change": {
+                "calls": change(f(&cur, "calls"), f(&prev, "calls")),
+                "successRate": ((f(&cur, "successRate") - f(&prev, "successRate")) * 100.0).round() / 100.0,
+                "avgCallDuration": change(f(&cur, "avgCallDuration"), f(&prev, "avgCallDuration")),
+            },
+        });
+        let ok = close(&row["current"], &cur, 1e-9)
+            && close(&row["previous"], &prev, 1e-9)
+            && close(row, &want, 1e-9)
+            && close(
+                &row["current"]["successRateInterval"],
+                &wilson(f(&cur, "answered") as i64, now_calls.len() as i64),
+                0.011,
+            );
+        if !ok {
+            return Err(format!(
+                "{path}: {}: got {row}, want current {cur} previous {prev} {want}",
+                LINES[line]
+            ));
+        }
+    }
+
+    // Export: exactly the period's calls, one CSV row each.
+    if !matches!(q.when, When::Today) {
+        let path = format!("/api/analytics/export.csv?{params}");
+        let res = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() != 200 {
+            return Err(format!("{path}: {}", res.status()));
+        }
+        let text = res.text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        if &header[2] != "providerCallId" {
+            return Err(format!("{path}: header {header:?}"));
+        }
+        let got: BTreeSet<String> = reader
+            .records()
+            .map(|r| r.unwrap()[2].to_string())
+            .collect();
+        let want: BTreeSet<String> = period.iter().map(|c| c.id.clone()).collect();
+        if got != want {
+            return Err(format!("{path}: {} rows, want {}", got.len(), want.len()));
+        }
+    }
+    Ok(())
 }
 
 fn query(q: &Question, group_ids: &[i64], now: i64) -> String {
@@ -516,13 +853,13 @@ fn run(backend: Backend) {
                     o.calls.insert(c.id.clone(), c.clone());
                 }
             }
-            for q in &questions {
+            for (k, q) in questions.iter().enumerate() {
                 let path = query(q, &group_ids, now);
                 let before = Timestamp::now().as_second();
                 let (status, got) = app.get(&path).await;
                 let after = Timestamp::now().as_second();
                 prop_assert_eq!(status, 200, "{} -> {}", path, got);
-                let o = oracle.lock().unwrap();
+                let o = oracle.lock().unwrap().clone();
                 // "Today" and "active" move with the clock: accept the oracle at either end of the request.
                 let ok = same(&got, &o.dashboard(q, before))
                     .or_else(|_| same(&got, &o.dashboard(q, after)));
@@ -532,13 +869,21 @@ fn run(backend: Backend) {
                         q
                     )));
                 }
+                if !matches!(q.when, When::Today)
+                    || local_date(before, &TimeZone::get(q.tz).unwrap())
+                        == local_date(after, &TimeZone::get(q.tz).unwrap())
+                {
+                    check_views(&app, &o, q, k + case as usize, &path, before)
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("({q:?}) {e}")))?;
+                }
             }
             Ok(())
         })
     });
     if let Err(e) = result {
         panic!(
-            "{} dashboard differs from the oracle: {e}",
+            "{} analytics differ from the oracle: {e}",
             match backend {
                 Backend::Sqlite => "SQLite",
                 Backend::Postgres => "PostgreSQL",
@@ -553,11 +898,11 @@ fn run(backend: Backend) {
 }
 
 #[test]
-fn dashboard_equals_a_plain_count_on_sqlite() {
+fn every_view_equals_a_plain_count_on_sqlite() {
     run(Backend::Sqlite);
 }
 
 #[test]
-fn dashboard_equals_a_plain_count_on_postgres() {
+fn every_view_equals_a_plain_count_on_postgres() {
     run(Backend::Postgres);
 }

@@ -4,10 +4,16 @@
 use axum::Json;
 use axum::extract::State;
 
+use axum::body::Body;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::analytics::views::{self, Breakdown, By, Comparison, Interval, Timeseries, ViewError};
 use crate::analytics::{self, Dashboard};
 use crate::domain::{LineFilter, Period, parse_timezone};
 use crate::http::AppState;
 use crate::http::access;
+use crate::http::error::ApiError;
 use crate::http::error::ApiResult;
 use crate::http::extract::{AuthUser, QueryPairs};
 use crate::store::LineScope;
@@ -76,4 +82,162 @@ pub async fn dashboard(
     )
     .await?;
     Ok(Json(d))
+}
+
+impl From<ViewError> for ApiError {
+    fn from(e: ViewError) -> Self {
+        match e {
+            ViewError::Invalid(i) => ApiError::Invalid(i),
+            ViewError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `GET /api/analytics/timeseries?interval=hour|day|week`.
+pub async fn timeseries(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Json<Timeseries>> {
+    let view = read_view(&state, &user, q, &["interval"], true).await?;
+    let interval = Interval::parse(view.rest.get("interval").unwrap_or("day"))?;
+    let period = view.period.expect("defaults to today");
+    Ok(Json(
+        views::timeseries(state.store.as_ref(), &view.scope, &period, interval).await?,
+    ))
+}
+
+/// `GET /api/analytics/breakdown?by=…`.
+pub async fn breakdown(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Json<Breakdown>> {
+    // `by=metadata.KEY` must not be read as a metadata filter: take it out first.
+    let by_value = q.get("by").map(str::to_string);
+    let rest: Vec<(String, String)> = q.0.into_iter().filter(|(k, _)| k != "by").collect();
+    let view = read_view(&state, &user, QueryPairs(rest), &[], true).await?;
+    let by = By::parse(
+        by_value
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("by", "is required"))?,
+    )?;
+    let period = view.period.expect("defaults to today");
+    Ok(Json(
+        views::breakdown(state.store.as_ref(), &view.scope, &period, by).await?,
+    ))
+}
+
+/// `GET /api/analytics/compare?phoneNumbers=a,b` (or `groupId`, or `by=phoneNumber`).
+pub async fn compare(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Json<Comparison>> {
+    let view = read_view(&state, &user, q, &["by"], true).await?;
+    let lines = match (&view.scope, view.rest.get("by")) {
+        (_, Some("phoneNumber")) => None,
+        (_, Some(other)) => {
+            return Err(ApiError::invalid(
+                "by",
+                format!("'{other}' is not phoneNumber"),
+            ));
+        }
+        (crate::store::LineScope::Only(list), None) => Some(list.clone()),
+        (crate::store::LineScope::All, None) => {
+            return Err(ApiError::invalid(
+                "phoneNumbers",
+                "name the lines to compare (phoneNumbers or groupId), or give by=phoneNumber",
+            ));
+        }
+    };
+    let period = view.period.expect("defaults to today");
+    Ok(Json(
+        views::compare(state.store.as_ref(), &view.scope, &period, lines).await?,
+    ))
+}
+
+/// The CSV header of an export; one row per call follows.
+pub const EXPORT_HEADER: &str = "id,provider,providerCallId,phoneNumber,otherParty,direction,status,startedAt,endedAt,durationSeconds,flowId,flowName,recordingUrl\n";
+
+fn csv_row(c: &crate::store::CallRow) -> String {
+    let at = |s: i64| {
+        jiff::Timestamp::from_second(s)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(256));
+    let _ = w.write_record([
+        c.id.to_string(),
+        c.provider.clone(),
+        c.provider_call_id.clone(),
+        c.phone_number.clone(),
+        c.other_party.clone().unwrap_or_default(),
+        c.direction.clone(),
+        c.status.clone(),
+        at(c.started_at),
+        c.ended_at.map(at).unwrap_or_default(),
+        c.duration_seconds.to_string(),
+        c.flow_id.clone().unwrap_or_default(),
+        c.flow_name.clone().unwrap_or_default(),
+        c.recording_url.clone().unwrap_or_default(),
+    ]);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// `GET /api/analytics/export.csv`: the calls behind a view, newest first,
+/// streamed in constant memory. No `from`/`to` means every call.
+pub async fn export(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: QueryPairs,
+) -> ApiResult<Response> {
+    let view = read_view(&state, &user, q, &[], false).await?;
+    let period = view.period.as_ref().map(|p| p.second_bounds());
+    // Rows flow store → channel → CSV lines → channel → body: each channel
+    // is bounded, so memory stays constant however many calls there are.
+    let (rows_tx, mut rows) = tokio::sync::mpsc::channel(1024);
+    let (lines_tx, lines) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    let store = state.store.clone();
+    let scope = view.scope.clone();
+    tokio::spawn(async move {
+        let failed = rows_tx.clone();
+        if let Err(e) = store.stream_calls(&scope, period, rows_tx).await {
+            let _ = failed.send(Err(e)).await;
+        }
+    });
+    tokio::spawn(async move {
+        if lines_tx.send(Ok(EXPORT_HEADER.to_string())).await.is_err() {
+            return;
+        }
+        while let Some(row) = rows.recv().await {
+            let line = match row {
+                Ok(c) => Ok(csv_row(&c)),
+                Err(e) => {
+                    tracing::error!(cause = %e, "export stopped");
+                    Err(std::io::Error::other("export stopped"))
+                }
+            };
+            let stop = line.is_err();
+            if lines_tx.send(line).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(lines, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"linewise-calls.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
