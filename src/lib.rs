@@ -15,7 +15,9 @@
 //! | [`analytics`] | every metric defined once, on counts the store takes |
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
 //! | [`http`] | router (every route on one screen), one error enum, extractors, line access, `api/` a file per resource |
-//! | [`demo`] | realistic generated traffic for a newcomer to explore |
+//! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls; streamed bulk import |
+| [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
+| [`demo`] | realistic generated traffic for a newcomer to explore |
 //! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |
 
 pub mod analytics;
@@ -28,3 +30,4 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod store;
+pub mod web;

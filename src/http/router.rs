@@ -79,7 +79,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(batch);
 
-    api.fallback(not_found)
+    api.merge(crate::web::router())
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
