@@ -16,8 +16,8 @@
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
 //! | [`http`] | router (every route on one screen), one error enum, extractors, line access, `api/` a file per resource |
 //! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls; streamed bulk import |
-| [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
-| [`demo`] | realistic generated traffic for a newcomer to explore |
+//! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
+//! | [`demo`] | realistic generated traffic for a newcomer to explore |
 //! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |
 
 pub mod analytics;
