@@ -470,8 +470,15 @@ macro_rules! store_impl {
             chunk: &[&NewCall],
         ) -> StoreResult<std::collections::HashSet<(String, String)>> {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT provider, provider_call_id FROM calls WHERE provider_call_id IN (",
+                "SELECT provider, provider_call_id FROM calls WHERE provider IN (",
             );
+            // Both columns, so the (provider, provider_call_id) index answers it.
+            let providers: std::collections::BTreeSet<&str> = chunk.iter().map(|c| c.provider.as_str()).collect();
+            let mut sep = qb.separated(", ");
+            for p in providers {
+                sep.push_bind(p);
+            }
+            qb.push(") AND provider_call_id IN (");
             let mut sep = qb.separated(", ");
             for c in chunk {
                 sep.push_bind(c.provider_call_id.clone());

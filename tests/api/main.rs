@@ -10,6 +10,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod binary;
+mod browser;
 mod calls;
 mod dashboard;
 mod groups;

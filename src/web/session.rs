@@ -1,0 +1,277 @@
+//! The session cookie, the signed-in user of a page, and forms checked
+//! against CSRF.
+//!
+//! The cookie holds the same JWT the API issues (HttpOnly, SameSite=Strict,
+//! Secure when the public URL is https). A form that changes something
+//! carries `csrf` = SHA-256 hex of `"csrf:" + cookie value`: a page of
+//! another site can neither read the cookie nor compute it.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::layout::PageError;
+use crate::http::AppState;
+use crate::http::extract::AuthUser;
+use crate::store::StoreError;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "lw_session";
+/// Largest form body a page accepts.
+pub const FORM_LIMIT: usize = 64 * 1024;
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session.
+pub fn csrf_token(session: &str) -> String {
+    let d = Sha256::digest(format!("csrf:{session}").as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn secure(state: &AppState) -> bool {
+    state
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
+}
+
+/// `Set-Cookie` for a cookie living `max_age` seconds (0 clears it).
+pub fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> HeaderValue {
+    let mut c = format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={}",
+        max_age.max(0)
+    );
+    if secure(state) {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A `next` target that stays on this site: a path, not `//host` or `/\host`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2000
+                && !n.chars().any(|c| c.is_control()) =>
+        {
+            n.to_string()
+        }
+        _ => "/".into(),
+    }
+}
+
+/// The signed-in user of a page, with the CSRF token for its forms.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: AuthUser,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.user.role.can_manage_lines()
+    }
+
+    /// Refuses users who may not change lines and groups.
+    pub fn require_admin(&self) -> Result<(), PageError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "You can't make this change",
+                format!(
+                    "Your role ({}) can view phone numbers and groups but not change them. Ask an admin.",
+                    self.user.role
+                ),
+            )
+            .back("/phone-numbers", "Back to phone numbers"))
+        }
+    }
+}
+
+/// The user a session token names, when it is valid and the user active.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<AuthUser>, PageError> {
+    let Some(id) = state.keys.verify(token) else {
+        return Ok(None);
+    };
+    match state.store.get_user(id).await {
+        Ok(u) if u.is_active => Ok(Some(AuthUser {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            phone_number_ids: u.phone_number_ids,
+        })),
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends a visitor without a valid session to the login page, remembering
+/// the page they asked for, and drops a stale cookie.
+fn to_login(state: &AppState, parts: &Parts, had_cookie: bool) -> Response {
+    let next = if parts.method == Method::GET {
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into())
+    } else {
+        "/".into()
+    };
+    let target = if next == "/" {
+        "/login".to_string()
+    } else {
+        format!(
+            "/login?next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        )
+    };
+    let mut res = Redirect::to(&target).into_response();
+    if had_cookie {
+        res.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(state, COOKIE, "", "/", 0));
+    }
+    res
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = cookie(&parts.headers, COOKIE) else {
+            return Err(to_login(state, parts, false));
+        };
+        match authenticate(state, &token).await {
+            Ok(Some(user)) => Ok(Viewer {
+                user,
+                csrf: csrf_token(&token),
+            }),
+            Ok(None) => Err(to_login(state, parts, true)),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// The decoded fields of a form, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(bytes: &[u8]) -> Form {
+        Form(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    /// The last value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The trimmed value of `key`, `""` when absent.
+    pub fn text(&self, key: &str) -> String {
+        self.get(key).unwrap_or("").trim().to_string()
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Whether a checkbox named `key` was ticked.
+    pub fn checked(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| !v.is_empty())
+    }
+}
+
+/// A form posted by a signed-in user, its CSRF token checked.
+pub struct Posted {
+    pub viewer: Viewer,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
+            PageError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "That form is too large",
+                format!("A form may carry at most {} KiB.", FORM_LIMIT / 1024),
+            )
+            .into_response()
+        })?;
+        let form = Form::parse(&bytes);
+        let given = form.get("csrf").unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(viewer.csrf.as_bytes())) {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form did not carry a valid security token, so nothing was changed. Reload the page and try again.",
+            )
+            .into_response());
+        }
+        Ok(Posted { viewer, form })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/calls?period=7d")), "/calls?period=7d");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/a\r\nSet-Cookie: x")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lw_session=abc.def; b=2"),
+        );
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc.def"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(csrf_token("x").len(), 64);
+        assert_ne!(csrf_token("x"), csrf_token("y"));
+    }
+}
