@@ -464,26 +464,17 @@ macro_rules! store_impl {
             Ok(())
         }
 
-        /// The `(provider, providerCallId)` keys of a chunk that are stored already.
-        async fn existing_keys(
+        /// Inserts the calls of a chunk whose `(provider, providerCallId)` is
+        /// not stored yet and returns the keys it inserted. The unique index
+        /// decides, so this costs the same on a large table as on an empty one.
+        async fn insert_new(
             tx: &mut Tx,
             chunk: &[&NewCall],
+            now: i64,
         ) -> StoreResult<std::collections::HashSet<(String, String)>> {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT provider, provider_call_id FROM calls WHERE provider IN (",
-            );
-            // Both columns, so the (provider, provider_call_id) index answers it.
-            let providers: std::collections::BTreeSet<&str> = chunk.iter().map(|c| c.provider.as_str()).collect();
-            let mut sep = qb.separated(", ");
-            for p in providers {
-                sep.push_bind(p);
-            }
-            qb.push(") AND provider_call_id IN (");
-            let mut sep = qb.separated(", ");
-            for c in chunk {
-                sep.push_bind(c.provider_call_id.clone());
-            }
-            qb.push(")");
+            let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
+            push_call_values(&mut qb, chunk, now);
+            qb.push(" ON CONFLICT (provider, provider_call_id) DO NOTHING RETURNING provider, provider_call_id");
             qb.build()
                 .fetch_all(&mut **tx)
                 .await
@@ -849,16 +840,20 @@ macro_rules! store_impl {
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 for chunk in batch.chunks(INSERT_CHUNK) {
-                    let existing = existing_keys(&mut tx, chunk).await?;
-                    for c in chunk {
-                        if existing.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
-                            outcome.updated += 1;
-                        } else {
-                            outcome.created += 1;
-                        }
+                    // New calls go in first; the rest overwrite what is stored.
+                    let inserted = insert_new(&mut tx, chunk, now).await?;
+                    outcome.created += inserted.len() as u64;
+                    let stored: Vec<&NewCall> = chunk
+                        .iter()
+                        .copied()
+                        .filter(|c| !inserted.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())))
+                        .collect();
+                    if stored.is_empty() {
+                        continue;
                     }
+                    outcome.updated += stored.len() as u64;
                     let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
-                    push_call_values(&mut qb, chunk, now);
+                    push_call_values(&mut qb, &stored, now);
                     qb.push(
                         " ON CONFLICT (provider, provider_call_id) DO UPDATE SET \
                          phone_number = excluded.phone_number, other_party = excluded.other_party, \
@@ -885,29 +880,13 @@ macro_rules! store_impl {
                 for chunk in refs.chunks(INSERT_CHUNK) {
                     // Calls not stored yet go in with one multi-row insert;
                     // the rest (and repeats within the chunk) merge one by one.
-                    let existing = existing_keys(&mut tx, chunk).await?;
-                    let mut seen = std::collections::HashSet::new();
-                    let (fresh, rest): (Vec<&NewCall>, Vec<&NewCall>) = chunk.iter().copied().partition(|c| {
-                        let key = (c.provider.as_str().to_string(), c.provider_call_id.clone());
-                        !existing.contains(&key) && seen.insert(key)
-                    });
-                    if !fresh.is_empty() {
-                        let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
-                        push_call_values(&mut qb, &fresh, now);
-                        qb.push(" ON CONFLICT (provider, provider_call_id) DO NOTHING");
-                        let n = qb.build().execute(&mut *tx).await.map_err(classify)?.rows_affected();
-                        if n as usize == fresh.len() {
-                            out.created += n;
-                        } else {
-                            // Another writer stored some of them meanwhile: merge each.
-                            out.created += n;
-                            for c in &fresh {
-                                merge_one(&mut tx, c, now, &mut MergeOutcome::default()).await?;
-                            }
+                    let mut inserted = insert_new(&mut tx, chunk, now).await?;
+                    out.created += inserted.len() as u64;
+                    for c in chunk {
+                        // The first record of a new key is the one inserted.
+                        if !inserted.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
+                            merge_one(&mut tx, c, now, &mut out).await?;
                         }
-                    }
-                    for c in rest {
-                        merge_one(&mut tx, c, now, &mut out).await?;
                     }
                 }
                 tx.commit().await.map_err(classify)?;
