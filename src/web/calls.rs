@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,7 @@ use super::session::Viewer;
 use crate::domain::Invalid;
 use crate::http::AppState;
 use crate::http::access;
-use crate::http::api::analytics::EXPORT_HEADER;
+use crate::http::api::analytics::csv_body;
 use crate::http::api::phone_numbers::label;
 use crate::http::extract::QueryPairs;
 use crate::store::{CallQuery, CallRow};
@@ -167,33 +166,6 @@ fn row(c: &CallRow, names: &HashMap<String, String>, tz: &jiff::tz::TimeZone) ->
     }
 }
 
-fn csv_row(c: &CallRow) -> String {
-    let at = |s: i64| {
-        Timestamp::from_second(s)
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-    };
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::with_capacity(256));
-    let _ = w.write_record([
-        c.id.to_string(),
-        c.provider.clone(),
-        c.provider_call_id.clone(),
-        c.phone_number.clone(),
-        c.other_party.clone().unwrap_or_default(),
-        c.direction.clone(),
-        c.status.clone(),
-        at(c.started_at),
-        c.ended_at.map(at).unwrap_or_default(),
-        c.duration_seconds.to_string(),
-        c.flow_id.clone().unwrap_or_default(),
-        c.flow_name.clone().unwrap_or_default(),
-        c.recording_url.clone().unwrap_or_default(),
-    ]);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
 /// `GET /calls.csv`: every call of the selection, newest first, streamed.
 pub async fn csv(State(state): State<AppState>, viewer: Viewer, q: QueryPairs) -> Response {
     let default = default_line(&state, &viewer.user).await;
@@ -206,36 +178,7 @@ pub async fn csv(State(state): State<AppState>, viewer: Viewer, q: QueryPairs) -
         Err(e) => return PageError::from(e).into_response(),
     };
     let period = Some(sel.period.second_bounds());
-    let (rows_tx, mut rows) = tokio::sync::mpsc::channel(1024);
-    let (lines_tx, lines) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        let failed = rows_tx.clone();
-        if let Err(e) = store.stream_calls(&scope, period, rows_tx).await {
-            let _ = failed.send(Err(e)).await;
-        }
-    });
-    tokio::spawn(async move {
-        if lines_tx.send(Ok(EXPORT_HEADER.to_string())).await.is_err() {
-            return;
-        }
-        while let Some(row) = rows.recv().await {
-            let line = match row {
-                Ok(c) => Ok(csv_row(&c)),
-                Err(e) => {
-                    tracing::error!(cause = %e, "export stopped");
-                    Err(std::io::Error::other("export stopped"))
-                }
-            };
-            let stop = line.is_err();
-            if lines_tx.send(line).await.is_err() || stop {
-                return;
-            }
-        }
-    });
-    let body = Body::from_stream(futures_util::stream::unfold(lines, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    let body = csv_body(state.store.clone(), scope, period);
     let filename = format!(
         "attachment; filename=\"linewise-calls-{}-{}.csv\"",
         sel.first_day, sel.last_day

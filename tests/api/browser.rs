@@ -439,8 +439,19 @@ async fn walk_through(app: &TestApp, c: &Client) {
         .await
         .unwrap();
     wait_url(c, "today", |u| u.contains("period=today")).await;
-    cards_match_api(c, app, &admin).await;
-    assert_eq!(count(c, ".chart-wide svg .bar").await, 24, "hours of today");
+    let today = cards_match_api(c, app, &admin).await;
+    // Just after midnight in the demo's timezone there may be no calls yet,
+    // and an empty period shows the empty state instead of a chart.
+    let bars = if today["calls"].as_i64() == Some(0) {
+        0
+    } else {
+        24
+    };
+    assert_eq!(
+        count(c, ".chart-wide svg .bar").await,
+        bars,
+        "hours of today"
+    );
     shots(c, "dashboard-today").await;
     css(c, "#f-period")
         .await

@@ -196,12 +196,30 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let view = read_view(&state, &user, q, &[], false).await?;
     let period = view.period.as_ref().map(|p| p.second_bounds());
-    // Rows flow store → channel → CSV lines → channel → body: each channel
-    // is bounded, so memory stays constant however many calls there are.
+    let body = csv_body(state.store.clone(), view.scope.clone(), period);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"linewise-calls.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The CSV of a view's calls as a streamed body. Rows flow store → channel →
+/// CSV lines → channel → body: each channel is bounded, so memory stays
+/// constant however many calls there are.
+pub fn csv_body(
+    store: std::sync::Arc<dyn crate::store::Store>,
+    scope: crate::store::LineScope,
+    period: Option<(i64, i64)>,
+) -> Body {
     let (rows_tx, mut rows) = tokio::sync::mpsc::channel(1024);
     let (lines_tx, lines) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
-    let store = state.store.clone();
-    let scope = view.scope.clone();
     tokio::spawn(async move {
         let failed = rows_tx.clone();
         if let Err(e) = store.stream_calls(&scope, period, rows_tx).await {
@@ -226,18 +244,7 @@ pub async fn export(
             }
         }
     });
-    let body = Body::from_stream(futures_util::stream::unfold(lines, |mut rx| async move {
+    Body::from_stream(futures_util::stream::unfold(lines, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    }));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"linewise-calls.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    }))
 }
