@@ -300,7 +300,8 @@ pub fn instant(field: &str, s: &str) -> Result<Timestamp, Invalid> {
         .map_err(|_| Invalid::new(field, format!("'{s}' is out of range")))
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What kind of JSON value this is, for error messages ("a string").
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

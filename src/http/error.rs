@@ -86,6 +86,31 @@ impl ApiError {
         }
     }
 
+    /// Every problem of one item (a form, a callback) as one 422, each
+    /// naming its field; `context` opens the message.
+    pub fn invalid_fields(context: &str, errs: Vec<Invalid>) -> Self {
+        let joined = errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::InvalidItems {
+            message: if context.is_empty() {
+                joined
+            } else {
+                format!("{context}: {joined}")
+            },
+            details: errs
+                .into_iter()
+                .map(|e| ItemIssue {
+                    index: 0,
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid(Invalid::new(field, message))
     }

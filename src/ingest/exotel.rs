@@ -31,7 +31,10 @@ pub fn call_from_details(item: &Value, ctx: &IngestContext) -> Result<NewCall, V
     let Some(obj) = item.as_object() else {
         return Err(vec![Invalid::new(
             "",
-            format!("an Exotel call must be a JSON object, got {}", kind(item)),
+            format!(
+                "an Exotel call must be a JSON object, got {}",
+                crate::domain::call::kind(item)
+            ),
         )]);
     };
     let details = obj.get("Details").and_then(Value::as_object);
@@ -540,17 +543,6 @@ fn json_flow(obj: &Map<String, Value>) -> (Field<'_>, Field<'_>) {
         ),
         Some(_) => (json_field(obj, &["App"]), json_field(obj, name_keys)),
         None => (id, json_field(obj, name_keys)),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -175,21 +175,7 @@ fn first(errs: Vec<Invalid>) -> ApiError {
     if errs.len() == 1 {
         ApiError::Invalid(errs.into_iter().next().expect("one error"))
     } else {
-        ApiError::InvalidItems {
-            message: errs
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-            details: errs
-                .into_iter()
-                .map(|e| ItemIssue {
-                    index: 0,
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect(),
-        }
+        ApiError::invalid_fields("", errs)
     }
 }
 

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use super::ingest_keys::check_key;
 use crate::domain::Invalid;
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ItemIssue};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{parse_json, read_body};
 use crate::ingest::{exotel, twilio};
 
@@ -47,23 +47,7 @@ fn flatten(bytes: &Bytes) -> ApiResult<Vec<(String, String)>> {
 }
 
 fn refused(errs: Vec<Invalid>) -> ApiError {
-    ApiError::InvalidItems {
-        message: format!(
-            "the callback was not stored: {}",
-            errs.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        details: errs
-            .into_iter()
-            .map(|e| ItemIssue {
-                index: 0,
-                field: e.field,
-                message: e.message,
-            })
-            .collect(),
-    }
+    ApiError::invalid_fields("the callback was not stored", errs)
 }
 
 /// `GET|POST /api/webhooks/exotel?token=KEY`: passthru (GET query) and
