@@ -1,5 +1,8 @@
 //! Metric definitions: every figure linewise reports is defined here, once,
-//! on top of raw counts the store takes over call records.
+//! on top of raw counts the store takes over call records. What a single
+//! call adds to those counts is written in one place,
+//! [`CallCounts::of`](crate::store::CallCounts::of); the store keeps them
+//! pre-aggregated ([`crate::store::rollup`]).
 //!
 //! | figure | definition |
 //! |---|---|

@@ -6,6 +6,7 @@
 //! it takes domain values and returns rows, and reports [`StoreError`].
 
 mod postgres;
+pub mod rollup;
 mod sql;
 mod sqlite;
 
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::domain::{NewCall, Role};
+use crate::domain::{CallDirection, CallStatus, NewCall, Role};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -191,6 +192,29 @@ pub struct CallCounts {
     pub unique_callers: i64,
 }
 
+impl CallCounts {
+    /// What one call adds to the counts: the definitions of the figures in
+    /// [`crate::analytics`], in the one place they are written down.
+    pub fn of(direction: CallDirection, status: CallStatus, duration_seconds: i64) -> CallCounts {
+        let inbound = direction == CallDirection::Inbound;
+        let answered = status == CallStatus::Completed;
+        let missed = inbound
+            && matches!(
+                status,
+                CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed | CallStatus::Canceled
+            );
+        CallCounts {
+            calls: 1,
+            answered: i64::from(answered),
+            missed: i64::from(missed),
+            abandoned: i64::from(inbound && status == CallStatus::Canceled),
+            failed: i64::from(status == CallStatus::Failed),
+            talk_seconds: if answered { duration_seconds } else { 0 },
+            unique_callers: 0,
+        }
+    }
+}
+
 /// Counts over the calls of one 15-minute slot, `slot` counted from a base
 /// instant. Every current timezone's hour and day boundaries fall on a slot
 /// edge, so any local bucket is a whole number of slots.
@@ -339,6 +363,13 @@ pub trait Store: Send + Sync + 'static {
         period: Option<(i64, i64)>,
         tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
     ) -> StoreResult<()>;
+
+    /// Recomputes every rollup row from the raw calls in one transaction;
+    /// returns how many calls it read.
+    async fn rebuild_rollups(&self) -> StoreResult<u64>;
+    /// The rollup rows that differ from a recount over the raw calls (empty
+    /// when they agree). Reads everything: for checks, not for serving.
+    async fn rollup_drift(&self) -> StoreResult<Vec<String>>;
 
     // -- users
     async fn count_users(&self) -> StoreResult<i64>;

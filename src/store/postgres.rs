@@ -9,6 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Caller ids already committed, for the rollups' bitmaps.
+    callers: super::rollup::CallerIds,
 }
 
 impl PostgresStore {
@@ -23,7 +25,12 @@ impl PostgresStore {
             .await
             .map_err(super::sql::classify)?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        PostgresStore {
+            pool,
+            callers: Default::default(),
+        }
+        .prepare()
+        .await
     }
 }
 

@@ -66,40 +66,20 @@ pub(super) const CALL_SELECT: &str = "SELECT c.id, c.provider, c.provider_call_i
      c.direction, c.status, c.started_at, c.ended_at, c.duration_seconds, c.flow_id, f.name AS flow_name, \
      c.recording_url FROM calls c LEFT JOIN flows f ON f.id = c.flow_id WHERE 1 = 1";
 
-/// The count columns over a set of calls; the meaning of each figure is
-/// defined in `crate::analytics`.
-macro_rules! count_columns {
-    () => {
-        "COUNT(*) AS calls, \
-         CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
-         CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status IN ('no-answer', 'busy', 'failed', 'canceled') THEN 1 ELSE 0 END), 0) AS BIGINT) AS missed, \
-         CAST(COALESCE(SUM(CASE WHEN direction = 'inbound' AND status = 'canceled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS abandoned, \
-         CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
-         CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN duration_seconds ELSE 0 END), 0) AS BIGINT) AS talk, \
-         COUNT(DISTINCT other_party) AS uniq"
-    };
-}
+/// What a call contributes to rollups, as read from `calls`.
+pub(super) const FACT_COLUMNS: &str =
+    "phone_number, started_at, direction, status, duration_seconds, flow_id, other_party";
 
-pub(super) const COUNTS_SELECT: &str = concat!(
-    "SELECT ",
-    count_columns!(),
-    " FROM calls WHERE started_at >= "
-);
+/// Sums of the rollup counts; `unique_callers` is not summable.
+pub(super) const ROLLUP_SUMS: &str = "CAST(SUM(calls) AS BIGINT) AS calls, CAST(SUM(answered) AS BIGINT) AS answered, \
+     CAST(SUM(missed) AS BIGINT) AS missed, CAST(SUM(abandoned) AS BIGINT) AS abandoned, \
+     CAST(SUM(failed) AS BIGINT) AS failed, CAST(SUM(talk_seconds) AS BIGINT) AS talk_seconds";
 
-/// Counts per 15-minute slot; binds: base, then from.
-pub(super) const SLOTS_SELECT: &str = "SELECT (started_at - ";
-pub(super) const SLOTS_REST: &str = concat!(
-    ") / 900 AS slot, ",
-    count_columns!(),
-    " FROM calls WHERE started_at >= "
-);
+pub(super) const ROLLUP_COLUMNS: &str = "level, bucket, phone_number, calls, answered, missed, abandoned, failed, \
+     talk_seconds, callers, breakdown";
 
-/// Counts per value of a column: `{col} AS value, <counts> FROM calls WHERE started_at >= `.
-pub(super) const GROUPED_REST: &str = concat!(
-    " AS value, ",
-    count_columns!(),
-    " FROM calls WHERE started_at >= "
-);
+/// Rollup rows per multi-row statement (11 binds each).
+pub(super) const ROLLUP_CHUNK: usize = 300;
 
 /// One call, inserted only when no call has its `(provider, providerCallId)`.
 pub(super) const INSERT_CALL_IF_NEW: &str = "INSERT INTO calls (provider, provider_call_id, phone_number, other_party, \
@@ -123,9 +103,10 @@ macro_rules! store_impl {
 
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
-            CALL_SELECT, COUNTS_SELECT, GROUPED_REST, INSERT_CALL_IF_NEW, SLOTS_REST, SLOTS_SELECT, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
-            UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
+            CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
+            ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
+        use $crate::store::rollup::{self, CallerIds, Delta, Dim, Fact, Key};
         use $crate::store::{
             CallColumn, CallCounts, CallQuery, CallRow, FlowCounts, SlotCounts, GroupChanges, GroupRow, IngestKeyRow,
             LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
@@ -201,15 +182,29 @@ macro_rules! store_impl {
             })
         }
 
-        fn counts_from(r: &DbRow) -> StoreResult<CallCounts> {
+        /// Counts summed over rollup rows ([`ROLLUP_SUMS`] or the plain columns).
+        fn sums_from(r: &DbRow) -> StoreResult<CallCounts> {
             Ok(CallCounts {
-                calls: r.try_get("calls")?,
-                answered: r.try_get("answered")?,
-                missed: r.try_get("missed")?,
-                abandoned: r.try_get("abandoned")?,
-                failed: r.try_get("failed")?,
-                talk_seconds: r.try_get("talk")?,
-                unique_callers: r.try_get("uniq")?,
+                calls: r.try_get::<Option<i64>, _>("calls")?.unwrap_or(0),
+                answered: r.try_get::<Option<i64>, _>("answered")?.unwrap_or(0),
+                missed: r.try_get::<Option<i64>, _>("missed")?.unwrap_or(0),
+                abandoned: r.try_get::<Option<i64>, _>("abandoned")?.unwrap_or(0),
+                failed: r.try_get::<Option<i64>, _>("failed")?.unwrap_or(0),
+                talk_seconds: r.try_get::<Option<i64>, _>("talk_seconds")?.unwrap_or(0),
+                unique_callers: 0,
+            })
+        }
+
+        fn fact_row(r: &DbRow) -> StoreResult<Fact> {
+            let corrupt = |e: $crate::domain::Invalid| StoreError::Corrupt(e.to_string());
+            Ok(Fact {
+                phone_number: r.try_get("phone_number")?,
+                started_at: r.try_get("started_at")?,
+                direction: CallDirection::parse(&r.try_get::<String, _>("direction")?).map_err(corrupt)?,
+                status: CallStatus::parse(&r.try_get::<String, _>("status")?).map_err(corrupt)?,
+                duration_seconds: r.try_get("duration_seconds")?,
+                flow_id: r.try_get("flow_id")?,
+                other_party: r.try_get("other_party")?,
             })
         }
 
@@ -231,6 +226,322 @@ macro_rules! store_impl {
 
         async fn begin_write(pool: &sqlx::Pool<Db>) -> StoreResult<Tx> {
             pool.begin_with($begin_write).await.map_err(classify)
+        }
+
+        /// PostgreSQL writers run concurrently: rollup rows are claimed
+        /// (created empty) before they are read for update.
+        const CLAIM_ROWS: bool = !$lock_row.is_empty();
+
+        /// Folds a transaction's rollup changes into the rows, after its
+        /// writes to `calls`. Returns the caller ids it looked up, for the
+        /// cache once the transaction has committed.
+        async fn flush(
+            tx: &mut Tx,
+            delta: &Delta,
+            known: &CallerIds,
+        ) -> StoreResult<std::collections::HashMap<String, u32>> {
+            let mut ids = std::collections::HashMap::new();
+            let mut missing = Vec::new();
+            for n in delta.caller_numbers() {
+                match known.get(&n) {
+                    Some(id) => {
+                        ids.insert(n, id);
+                    }
+                    None => missing.push(n),
+                }
+            }
+            for chunk in missing.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
+                qb.push_values(chunk, |mut b, n| {
+                    b.push_bind(n.clone());
+                });
+                qb.push(" ON CONFLICT (number) DO NOTHING");
+                qb.build().execute(&mut **tx).await.map_err(classify)?;
+                let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
+                let mut sep = qb.separated(", ");
+                for n in chunk {
+                    sep.push_bind(n.clone());
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
+                    let id: i64 = r.try_get("id")?;
+                    let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                    ids.insert(r.try_get("number")?, id);
+                }
+            }
+            let changes: Vec<(&Key, &rollup::Change)> = delta.changes.iter().collect();
+            for chunk in changes.chunks(ROLLUP_CHUNK) {
+                if CLAIM_ROWS {
+                    let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
+                    qb.push_values(chunk, |mut b, (k, _)| {
+                        b.push_bind(k.level)
+                            .push_bind(k.bucket)
+                            .push_bind(k.phone_number.clone())
+                            .push("0, 0, 0, 0, 0, 0")
+                            .push_bind(Vec::<u8>::new())
+                            .push_bind(Vec::<u8>::new());
+                    });
+                    qb.push(" ON CONFLICT (level, bucket, phone_number) DO NOTHING");
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
+                }
+                let mut qb = QueryBuilder::<Db>::new(format!(
+                    "SELECT {ROLLUP_COLUMNS} FROM rollups WHERE (level, bucket, phone_number) IN (VALUES "
+                ));
+                for (i, (k, _)) in chunk.iter().enumerate() {
+                    qb.push(if i == 0 { "(" } else { ", (" });
+                    qb.push_bind(k.level).push(", ").push_bind(k.bucket).push(", ").push_bind(k.phone_number.clone()).push(")");
+                }
+                qb.push(")");
+                qb.push($lock_row);
+                let mut rows: std::collections::HashMap<Key, rollup::Row> = Default::default();
+                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
+                    let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
+                    let row = rollup::Row {
+                        counts: sums_from(&r)?,
+                        callers: rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?,
+                        breakdown: rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)?,
+                    };
+                    rows.insert(key, row);
+                }
+                let mut out = Vec::with_capacity(chunk.len());
+                for (k, ch) in chunk {
+                    let mut row = rows.remove(*k).unwrap_or_default();
+                    let rebuilt = if ch.rebuild { Some(bucket_callers(tx, k).await?) } else { None };
+                    row.apply(ch, &ids, rebuilt)?;
+                    out.push((*k, row));
+                }
+                let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
+                qb.push_values(&out, |mut b, (k, row)| {
+                    b.push_bind(k.level)
+                        .push_bind(k.bucket)
+                        .push_bind(k.phone_number.clone())
+                        .push_bind(row.counts.calls)
+                        .push_bind(row.counts.answered)
+                        .push_bind(row.counts.missed)
+                        .push_bind(row.counts.abandoned)
+                        .push_bind(row.counts.failed)
+                        .push_bind(row.counts.talk_seconds)
+                        .push_bind(rollup::encode_callers(&row.callers))
+                        .push_bind(rollup::encode_breakdown(&row.breakdown));
+                });
+                qb.push(
+                    " ON CONFLICT (level, bucket, phone_number) DO UPDATE SET calls = excluded.calls, \
+                     answered = excluded.answered, missed = excluded.missed, abandoned = excluded.abandoned, \
+                     failed = excluded.failed, talk_seconds = excluded.talk_seconds, callers = excluded.callers, \
+                     breakdown = excluded.breakdown",
+                );
+                qb.build().execute(&mut **tx).await.map_err(classify)?;
+            }
+            Ok(ids)
+        }
+
+        /// The callers of one bucket, recounted from the raw rows.
+        async fn bucket_callers(tx: &mut Tx, k: &Key) -> StoreResult<roaring::RoaringBitmap> {
+            let (from, to) = k.seconds();
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
+                 WHERE c.phone_number = $1 AND c.started_at >= $2 AND c.started_at < $3",
+            )
+            .bind(k.phone_number.clone())
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(classify)?;
+            ids.into_iter()
+                .map(|id| u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32"))))
+                .collect()
+        }
+
+        /// The stored facts of calls by `(provider, providerCallId)`.
+        async fn stored_facts(
+            tx: &mut Tx,
+            calls: &[&NewCall],
+        ) -> StoreResult<std::collections::HashMap<(String, String), Fact>> {
+            let mut out = std::collections::HashMap::new();
+            for chunk in calls.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new(format!(
+                    "SELECT provider, provider_call_id, {FACT_COLUMNS} FROM calls WHERE (provider, provider_call_id) IN (VALUES "
+                ));
+                for (i, c) in chunk.iter().enumerate() {
+                    qb.push(if i == 0 { "(" } else { ", (" });
+                    qb.push_bind(c.provider.as_str()).push(", ").push_bind(c.provider_call_id.clone()).push(")");
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
+                    out.insert((r.try_get("provider")?, r.try_get("provider_call_id")?), fact_row(&r)?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// Rebuilds every rollup row from the raw calls, in one transaction.
+        async fn rebuild_all(pool: &sqlx::Pool<Db>, known: &CallerIds) -> StoreResult<u64> {
+            let mut tx = begin_write(pool).await?;
+            sqlx::query("DELETE FROM rollups").execute(&mut *tx).await.map_err(classify)?;
+            let mut after = 0i64;
+            let mut total = 0u64;
+            let mut ids = std::collections::HashMap::new();
+            loop {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, {FACT_COLUMNS} FROM calls WHERE id > $1 ORDER BY id LIMIT 20000"
+                )))
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let Some(last) = rows.last() else { break };
+                after = last.try_get("id")?;
+                let mut delta = Delta::default();
+                for r in &rows {
+                    delta.insert(&fact_row(r)?);
+                }
+                total += rows.len() as u64;
+                ids.extend(flush(&mut tx, &delta, known).await?);
+            }
+            tx.commit().await.map_err(classify)?;
+            known.remember(ids);
+            Ok(total)
+        }
+
+        /// Builds the rollups of a database whose calls predate them.
+        async fn ensure_rollups(pool: &sqlx::Pool<Db>, known: &CallerIds) -> StoreResult<()> {
+            let calls: Option<i64> = sqlx::query_scalar("SELECT id FROM calls LIMIT 1").fetch_optional(pool).await.map_err(classify)?;
+            let rolled: Option<i64> = sqlx::query_scalar("SELECT bucket FROM rollups LIMIT 1").fetch_optional(pool).await.map_err(classify)?;
+            if calls.is_some() && rolled.is_none() {
+                let n = rebuild_all(pool, known).await?;
+                tracing::info!(calls = n, "built the analytics rollups from the stored calls");
+            }
+            Ok(())
+        }
+
+        impl $store {
+            /// Runs after migrations, before the store serves.
+            async fn prepare(self) -> StoreResult<Self> {
+                ensure_rollups(&self.pool, &self.callers).await?;
+                Ok(self)
+            }
+
+            /// The raw rows behind a period, as rollup facts.
+            async fn raw_facts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<Vec<Fact>> {
+                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {FACT_COLUMNS} FROM calls WHERE started_at >= "));
+                qb.push_bind(from).push(" AND started_at < ").push_bind(to);
+                push_scope(&mut qb, "phone_number", scope);
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                rows.iter().map(fact_row).collect()
+            }
+
+            /// Rollup rows of one level in `[lo, hi)`: `SELECT {select} FROM rollups WHERE … {tail}`.
+            async fn rollup_rows(
+                &self,
+                select: &str,
+                scope: &LineScope,
+                (level, lo, hi): (i64, i64, i64),
+                tail: &str,
+            ) -> StoreResult<Vec<DbRow>> {
+                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {select} FROM rollups WHERE level = "));
+                qb.push_bind(level).push(" AND bucket >= ").push_bind(lo).push(" AND bucket < ").push_bind(hi);
+                push_scope(&mut qb, "phone_number", scope);
+                qb.push(tail);
+                qb.build().fetch_all(&self.pool).await.map_err(classify)
+            }
+
+            /// Counts over a period, per line or (`per_line` false) for all
+            /// lines under `""`, distinct callers included: bitmaps of the
+            /// rollups unioned with the raw edges' callers.
+            async fn tally(
+                &self,
+                scope: &LineScope,
+                from: i64,
+                to: i64,
+                per_line: bool,
+            ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
+                type Acc = (CallCounts, roaring::RoaringBitmap, std::collections::BTreeSet<String>);
+                let plan = rollup::plan(from, to, true);
+                let mut acc: std::collections::BTreeMap<String, Acc> = Default::default();
+                let key = |line: String| if per_line { line } else { String::new() };
+                for range in &plan.ranges {
+                    let rows = self
+                        .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, *range, "")
+                        .await?;
+                    for r in &rows {
+                        let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
+                        rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
+                        a.1 |= rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?;
+                    }
+                }
+                for (a, b) in &plan.raw {
+                    for f in self.raw_facts(scope, *a, *b).await? {
+                        let e = acc.entry(key(f.phone_number.clone())).or_default();
+                        rollup::add_counts(&mut e.0, &f.counts(), 1);
+                        e.2.extend(f.other_party);
+                    }
+                }
+                // The edges' callers as ids, to union with the bitmaps.
+                let numbers: std::collections::BTreeSet<String> = acc.values().flat_map(|a| a.2.iter().cloned()).collect();
+                let numbers: Vec<String> = numbers.into_iter().collect();
+                let mut ids: std::collections::HashMap<String, u32> = Default::default();
+                if !plan.ranges.is_empty() {
+                    for chunk in numbers.chunks(INSERT_CHUNK) {
+                        let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
+                        let mut sep = qb.separated(", ");
+                        for n in chunk {
+                            sep.push_bind(n.clone());
+                        }
+                        qb.push(")");
+                        for r in qb.build().fetch_all(&self.pool).await.map_err(classify)? {
+                            let id: i64 = r.try_get("id")?;
+                            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                            ids.insert(r.try_get("number")?, id);
+                        }
+                    }
+                }
+                Ok(acc
+                    .into_iter()
+                    .map(|(k, (mut counts, mut callers, edge))| {
+                        let mut unknown = 0;
+                        for n in &edge {
+                            match ids.get(n) {
+                                Some(id) => {
+                                    callers.insert(*id);
+                                }
+                                None => unknown += 1,
+                            }
+                        }
+                        counts.unique_callers = callers.len() as i64 + unknown;
+                        (k, counts)
+                    })
+                    .collect())
+            }
+
+            /// Counts per value of a breakdown dimension over a period.
+            async fn dim_counts(
+                &self,
+                scope: &LineScope,
+                from: i64,
+                to: i64,
+                dim: Dim,
+            ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
+                let plan = rollup::plan(from, to, true);
+                let mut out: std::collections::BTreeMap<String, CallCounts> = Default::default();
+                for range in plan.ranges {
+                    for r in self.rollup_rows("breakdown", scope, range, "").await? {
+                        for ((d, value), c) in rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)? {
+                            if d == dim {
+                                rollup::add_counts(out.entry(value).or_default(), &c, 1);
+                            }
+                        }
+                    }
+                }
+                for (a, b) in plan.raw {
+                    for f in self.raw_facts(scope, a, b).await? {
+                        let value = f.values()[dim as usize].1.clone();
+                        rollup::add_counts(out.entry(value).or_default(), &f.counts(), 1);
+                    }
+                }
+                out.retain(|_, c| c.calls != 0);
+                Ok(out)
+            }
         }
 
         async fn line_in(tx: &mut Tx, id: i64) -> StoreResult<PhoneNumberRow> {
@@ -504,7 +815,13 @@ macro_rules! store_impl {
         }
 
         /// Stores one report, or folds it into the stored call by [`NewCall::merge`].
-        async fn merge_one(tx: &mut Tx, c: &NewCall, now: i64, out: &mut MergeOutcome) -> StoreResult<()> {
+        async fn merge_one(
+            tx: &mut Tx,
+            c: &NewCall,
+            now: i64,
+            out: &mut MergeOutcome,
+            delta: &mut Delta,
+        ) -> StoreResult<()> {
             // Claim the key first: a concurrent report of the same new call
             // waits here, then merges below.
             let inserted = sqlx::query(INSERT_CALL_IF_NEW)
@@ -527,6 +844,7 @@ macro_rules! store_impl {
                 .rows_affected();
             if inserted == 1 {
                 out.created += 1;
+                delta.insert(&Fact::of(c));
                 return Ok(());
             }
             let sql = format!(
@@ -565,6 +883,7 @@ macro_rules! store_impl {
                 .execute(&mut **tx)
                 .await
                 .map_err(classify)?;
+            delta.change(&Fact::of(&existing), &Fact::of(&merged));
             out.updated += 1;
             Ok(())
         }
@@ -839,17 +1158,27 @@ macro_rules! store_impl {
                 let mut tx = begin_write(&self.pool).await?;
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
+                let mut delta = Delta::default();
                 for chunk in batch.chunks(INSERT_CHUNK) {
                     // New calls go in first; the rest overwrite what is stored.
                     let inserted = insert_new(&mut tx, chunk, now).await?;
                     outcome.created += inserted.len() as u64;
-                    let stored: Vec<&NewCall> = chunk
+                    let (new, stored): (Vec<&NewCall>, Vec<&NewCall>) = chunk
                         .iter()
                         .copied()
-                        .filter(|c| !inserted.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())))
-                        .collect();
+                        .partition(|c| inserted.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())));
+                    for c in new {
+                        delta.insert(&Fact::of(c));
+                    }
                     if stored.is_empty() {
                         continue;
+                    }
+                    let before = stored_facts(&mut tx, &stored).await?;
+                    for c in &stored {
+                        let old = before
+                            .get(&(c.provider.as_str().to_string(), c.provider_call_id.clone()))
+                            .ok_or_else(|| StoreError::Corrupt("a stored call vanished mid-write".into()))?;
+                        delta.change(old, &Fact::of(c));
                     }
                     outcome.updated += stored.len() as u64;
                     let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
@@ -864,7 +1193,9 @@ macro_rules! store_impl {
                     );
                     qb.build().execute(&mut *tx).await.map_err(classify)?;
                 }
+                let ids = flush(&mut tx, &delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;
+                self.callers.remember(ids);
                 Ok(outcome)
             }
 
@@ -877,6 +1208,7 @@ macro_rules! store_impl {
                 let mut tx = begin_write(&self.pool).await?;
                 let refs: Vec<&NewCall> = calls.iter().collect();
                 ensure_flows(&mut tx, &refs).await?;
+                let mut delta = Delta::default();
                 for chunk in refs.chunks(INSERT_CHUNK) {
                     // Calls not stored yet go in with one multi-row insert;
                     // the rest (and repeats within the chunk) merge one by one.
@@ -884,12 +1216,16 @@ macro_rules! store_impl {
                     out.created += inserted.len() as u64;
                     for c in chunk {
                         // The first record of a new key is the one inserted.
-                        if !inserted.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
-                            merge_one(&mut tx, c, now, &mut out).await?;
+                        if inserted.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
+                            delta.insert(&Fact::of(c));
+                        } else {
+                            merge_one(&mut tx, c, now, &mut out, &mut delta).await?;
                         }
                     }
                 }
+                let ids = flush(&mut tx, &delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;
+                self.callers.remember(ids);
                 Ok(out)
             }
 
@@ -912,22 +1248,36 @@ macro_rules! store_impl {
             }
 
             async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts> {
-                let mut qb = QueryBuilder::<Db>::new(COUNTS_SELECT);
-                qb.push_bind(from).push(" AND started_at < ").push_bind(to);
-                push_scope(&mut qb, "phone_number", scope);
-                let r = qb.build().fetch_one(&self.pool).await.map_err(classify)?;
-                counts_from(&r)
+                Ok(self.tally(scope, from, to, false).await?.remove("").unwrap_or_default())
             }
 
             async fn slot_counts(&self, scope: &LineScope, from: i64, to: i64, base: i64) -> StoreResult<Vec<SlotCounts>> {
-                let mut qb = QueryBuilder::<Db>::new(SLOTS_SELECT);
-                qb.push_bind(base).push(SLOTS_REST).push_bind(from).push(" AND started_at < ").push_bind(to);
-                push_scope(&mut qb, "phone_number", scope);
-                qb.push(" GROUP BY slot ORDER BY slot");
-                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
-                rows.iter()
-                    .map(|r| Ok(SlotCounts { slot: r.try_get("slot")?, counts: counts_from(r)? }))
-                    .collect()
+                let mut slots: std::collections::BTreeMap<i64, CallCounts> = Default::default();
+                let plan = if base.rem_euclid($crate::store::SLOT_SECONDS) == 0 {
+                    rollup::plan(from, to, false)
+                } else {
+                    // Slots not on the 15-minute grid: only the raw rows can say.
+                    rollup::Plan { raw: vec![(from, to)], ranges: vec![] }
+                };
+                let base_slot = base.div_euclid($crate::store::SLOT_SECONDS);
+                for range in plan.ranges {
+                    let tail = " GROUP BY bucket";
+                    for r in self.rollup_rows(&format!("bucket, {ROLLUP_SUMS}"), scope, range, tail).await? {
+                        let slot = r.try_get::<i64, _>("bucket")? - base_slot;
+                        rollup::add_counts(slots.entry(slot).or_default(), &sums_from(&r)?, 1);
+                    }
+                }
+                for (a, b) in plan.raw {
+                    for f in self.raw_facts(scope, a, b).await? {
+                        let slot = (f.started_at - base).div_euclid($crate::store::SLOT_SECONDS);
+                        rollup::add_counts(slots.entry(slot).or_default(), &f.counts(), 1);
+                    }
+                }
+                Ok(slots
+                    .into_iter()
+                    .filter(|(_, c)| c.calls != 0)
+                    .map(|(slot, counts)| SlotCounts { slot, counts })
+                    .collect())
             }
 
             async fn grouped_counts(
@@ -937,12 +1287,21 @@ macro_rules! store_impl {
                 to: i64,
                 by: CallColumn,
             ) -> StoreResult<Vec<(Option<String>, CallCounts)>> {
-                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {}", by.sql()));
-                qb.push(GROUPED_REST).push_bind(from).push(" AND started_at < ").push_bind(to);
-                push_scope(&mut qb, "phone_number", scope);
-                qb.push(format!(" GROUP BY {}", by.sql()));
-                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
-                rows.iter().map(|r| Ok((r.try_get("value")?, counts_from(r)?))).collect()
+                let dim = match by {
+                    CallColumn::Flow => Dim::Flow,
+                    CallColumn::Status => Dim::Status,
+                    CallColumn::Direction => Dim::Direction,
+                    CallColumn::PhoneNumber => {
+                        let per = self.tally(scope, from, to, true).await?;
+                        return Ok(per.into_iter().filter(|(_, c)| c.calls != 0).map(|(n, c)| (Some(n), c)).collect());
+                    }
+                };
+                Ok(self
+                    .dim_counts(scope, from, to, dim)
+                    .await?
+                    .into_iter()
+                    .map(|(v, c)| ((!v.is_empty()).then_some(v), c))
+                    .collect())
             }
 
             async fn flow_names(&self) -> StoreResult<std::collections::HashMap<String, String>> {
@@ -990,28 +1349,19 @@ macro_rules! store_impl {
                 to: i64,
                 limit: i64,
             ) -> StoreResult<Vec<FlowCounts>> {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "SELECT c.flow_id, f.name, COUNT(*) AS calls, \
-                     CAST(COALESCE(SUM(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered \
-                     FROM calls c LEFT JOIN flows f ON f.id = c.flow_id WHERE c.flow_id IS NOT NULL AND c.started_at >= ",
-                );
-                qb.push_bind(from).push(" AND c.started_at < ").push_bind(to);
-                push_scope(&mut qb, "c.phone_number", scope);
-                qb.push(" GROUP BY c.flow_id, f.name");
-                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
-                let mut out = rows
-                    .iter()
-                    .map(|r| {
-                        let id: String = r.try_get("flow_id")?;
-                        let name: Option<String> = r.try_get("name")?;
-                        Ok(FlowCounts {
-                            flow_name: name.unwrap_or_else(|| format!("Flow {id}")),
-                            flow_id: id,
-                            calls: r.try_get("calls")?,
-                            answered: r.try_get("answered")?,
-                        })
+                let names = self.flow_names().await?;
+                let mut out: Vec<FlowCounts> = self
+                    .dim_counts(scope, from, to, Dim::Flow)
+                    .await?
+                    .into_iter()
+                    .filter(|(id, _)| !id.is_empty())
+                    .map(|(id, c)| FlowCounts {
+                        flow_name: names.get(&id).cloned().unwrap_or_else(|| format!("Flow {id}")),
+                        flow_id: id,
+                        calls: c.calls,
+                        answered: c.answered,
                     })
-                    .collect::<StoreResult<Vec<_>>>()?;
+                    .collect();
                 // Ranking in Rust: the engines' collations differ.
                 out.sort_by(|a, b| {
                     b.calls
@@ -1021,6 +1371,53 @@ macro_rules! store_impl {
                 });
                 out.truncate(limit.max(0) as usize);
                 Ok(out)
+            }
+
+            async fn rebuild_rollups(&self) -> StoreResult<u64> {
+                rebuild_all(&self.pool, &self.callers).await
+            }
+
+            async fn rollup_drift(&self) -> StoreResult<Vec<String>> {
+                let ids: std::collections::HashMap<String, u32> = sqlx::query("SELECT id, number FROM callers")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?
+                    .iter()
+                    .map(|r| Ok((r.try_get("number")?, u32::try_from(r.try_get::<i64, _>("id")?).unwrap_or(u32::MAX))))
+                    .collect::<StoreResult<_>>()?;
+                let mut delta = Delta::default();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FACT_COLUMNS} FROM calls")))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                for r in &rows {
+                    delta.insert(&fact_row(r)?);
+                }
+                let mut expected: std::collections::BTreeMap<Key, rollup::Row> = Default::default();
+                for (k, ch) in &delta.changes {
+                    expected.entry(k.clone()).or_default().apply(ch, &ids, None)?;
+                }
+                let mut drift = Vec::new();
+                let stored = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROLLUP_COLUMNS} FROM rollups")))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                for r in &stored {
+                    let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
+                    let row = rollup::Row {
+                        counts: sums_from(r)?,
+                        callers: rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?,
+                        breakdown: rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)?,
+                    };
+                    let want = expected.remove(&key).unwrap_or_default();
+                    if row != want {
+                        drift.push(format!("{key:?}: stored {row:?}, recount {want:?}"));
+                    }
+                }
+                for (key, want) in expected {
+                    drift.push(format!("{key:?}: missing, recount {want:?}"));
+                }
+                Ok(drift)
             }
 
             async fn count_users(&self) -> StoreResult<i64> {

@@ -11,6 +11,8 @@ use sqlx::sqlite::{
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Caller ids already committed, for the rollups' bitmaps.
+    callers: super::rollup::CallerIds,
 }
 
 impl SqliteStore {
@@ -30,7 +32,12 @@ impl SqliteStore {
             .await
             .map_err(super::sql::classify)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        SqliteStore {
+            pool,
+            callers: Default::default(),
+        }
+        .prepare()
+        .await
     }
 }
 

@@ -23,6 +23,8 @@ pub struct TestApp {
     /// A super_admin's token.
     pub token: String,
     pub backend: Backend,
+    /// The server's store, for checks below the API (rollups against a recount).
+    pub store: std::sync::Arc<dyn linewise::store::Store>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -103,6 +105,7 @@ pub async fn spawn_with(
         .await
         .expect("bind");
     let addr = listener.local_addr().unwrap();
+    let store = state.store.clone();
     tokio::spawn(linewise::http::serve(
         listener,
         state,
@@ -113,6 +116,7 @@ pub async fn spawn_with(
         client: reqwest::Client::new(),
         token: String::new(),
         backend,
+        store,
         _dir: dir,
     };
     app.token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

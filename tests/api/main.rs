@@ -17,4 +17,5 @@ mod groups;
 mod oracle;
 mod phone_numbers;
 mod roles;
+mod rollups;
 mod views;

@@ -890,6 +890,11 @@ fn run(backend: Backend) {
             }
         );
     }
+    let drift = rt.block_on(app.store.rollup_drift()).unwrap();
+    assert!(
+        drift.is_empty(),
+        "rollups differ from a recount of the raw calls: {drift:#?}"
+    );
     let total = oracle.lock().unwrap().calls.len();
     assert!(
         total > 500,
