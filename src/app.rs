@@ -1,5 +1,7 @@
 //! Start-up: everything between the settings and a ready [`AppState`].
 
+use std::sync::Arc;
+
 use jiff::tz::TimeZone;
 
 use crate::auth::{self, TokenKeys};
@@ -56,7 +58,10 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
 /// admin when there are no users.
 pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdmin>), StartError> {
     let resolved = resolve(settings)?;
-    let store = store::open(&settings.database_url).await?;
+    let mut store = store::open(&settings.database_url).await?;
+    if settings.cache {
+        store = Arc::new(store::CachedStore::wrap(store, &settings.database_url).await?);
+    }
     let secret = auth::load_or_create_secret(
         settings.jwt_secret().as_ref(),
         &settings.database_url,

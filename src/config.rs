@@ -40,6 +40,18 @@ pub struct Settings {
     #[arg(long, env = "LINEWISE_TOKEN_TTL", default_value_t = 8 * 3600, global = true)]
     pub token_ttl: i64,
 
+    /// Answer analytics from memory until the next write (`false` to turn
+    /// off, e.g. to measure the store). Every write empties it; with
+    /// PostgreSQL, every node's writes empty every node's cache.
+    #[arg(
+        long,
+        env = "LINEWISE_CACHE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub cache: bool,
+
     /// The business's IANA timezone, for "today" and for dates.
     #[arg(long, env = "LINEWISE_TIMEZONE", default_value = "UTC", global = true)]
     pub timezone: String,
@@ -106,6 +118,7 @@ impl Settings {
             database_url: url.into(),
             jwt_secret: None,
             token_ttl: 8 * 3600,
+            cache: true,
             timezone: "UTC".into(),
             exotel_timezone: "Asia/Kolkata".into(),
             default_region: "IN".into(),

@@ -23,3 +23,7 @@ CREATE TABLE rollups (
     breakdown    BLOB   NOT NULL,
     PRIMARY KEY (level, bucket, phone_number)
 ) WITHOUT ROWID;
+
+-- Ringing, queued and in-progress calls, for the dashboard's live count.
+CREATE INDEX calls_live_idx ON calls (started_at)
+    WHERE status IN ('ringing', 'queued', 'in-progress');

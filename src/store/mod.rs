@@ -5,6 +5,7 @@
 //! migrations under `migrations/<engine>/`. The store knows nothing of HTTP:
 //! it takes domain values and returns rows, and reports [`StoreError`].
 
+pub mod cached;
 mod postgres;
 pub mod rollup;
 mod sql;
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 use crate::domain::{CallDirection, CallStatus, NewCall, Role};
 
+pub use cached::CachedStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,361 @@
+//! A cache in front of any [`Store`]: analytics reads (and the line and
+//! group lists they resolve filters with) are answered from memory until the
+//! next write.
+//!
+//! Every cached answer is keyed by the store's *data version*. A write
+//! through this node bumps it after it commits; with PostgreSQL the write
+//! also sends `NOTIFY linewise_changes`, and every node `LISTEN`s and bumps
+//! its own version when one arrives (or when its listening connection was
+//! lost, since a notification may have been missed). Nothing is ever served
+//! from an older version, so there is no time-based staleness to tune.
+//! Users, ingest keys and settings are never cached: revocations must bite
+//! at once.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// The channel nodes announce writes on.
+pub const CHANNEL: &str = "linewise_changes";
+
+type Entry = Arc<dyn Any + Send + Sync>;
+
+/// Cache hits and misses since start, for operators.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    cache: moka::sync::Cache<String, Entry>,
+    version: Arc<AtomicU64>,
+    /// PostgreSQL: where writes are announced to the other nodes.
+    notify: Option<sqlx::PgPool>,
+    pub stats: Arc<CacheStats>,
+}
+
+impl CachedStore {
+    /// Wraps `inner`; with a PostgreSQL `url`, also listens for other
+    /// nodes' writes (the listener runs until the process ends).
+    pub async fn wrap(inner: Arc<dyn Store>, url: &str) -> StoreResult<CachedStore> {
+        let version = Arc::new(AtomicU64::new(0));
+        let notify = if inner.engine() == "postgres" {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(url)
+                .await
+                .map_err(sql::classify)?;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+                .await
+                .map_err(sql::classify)?;
+            listener.listen(CHANNEL).await.map_err(sql::classify)?;
+            let v = version.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => {
+                            v.fetch_add(1, Ordering::SeqCst);
+                        }
+                        // The connection was lost; it reconnects on the next
+                        // call. Whatever was said meanwhile is unknown.
+                        Ok(None) => {
+                            v.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => {
+                            v.fetch_add(1, Ordering::SeqCst);
+                            tracing::warn!(cause = %e, "change listener failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            });
+            Some(pool)
+        } else {
+            None
+        };
+        Ok(CachedStore {
+            inner,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            version,
+            notify,
+            stats: Default::default(),
+        })
+    }
+
+    /// The data version answers are keyed by.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    async fn cached<T, F>(&self, key: String, load: F) -> StoreResult<T>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = StoreResult<T>>,
+    {
+        let key = format!("{}|{key}", self.version());
+        if let Some(hit) = self
+            .cache
+            .get(&key)
+            .and_then(|e| e.downcast_ref::<T>().cloned())
+        {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit);
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let value = load.await?;
+        self.cache.insert(key, Arc::new(value.clone()));
+        Ok(value)
+    }
+
+    /// After a write: drop this node's answers and tell the others.
+    async fn changed<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        if let Some(pool) = &self.notify {
+            // The write has committed either way; a lost notification only
+            // costs other nodes freshness until their listener reconnects.
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(pool)
+                .await
+            {
+                tracing::warn!(cause = %e, "could not announce a change to other nodes");
+            }
+        }
+        result
+    }
+}
+
+fn scope_key(s: &LineScope) -> String {
+    match s {
+        LineScope::All => "*".into(),
+        LineScope::Only(v) => v.join(","),
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    fn engine(&self) -> &'static str {
+        self.inner.engine()
+    }
+
+    async fn list_phone_numbers(&self, include_inactive: bool) -> StoreResult<Vec<PhoneNumberRow>> {
+        self.cached(
+            format!("lines|{include_inactive}"),
+            self.inner.list_phone_numbers(include_inactive),
+        )
+        .await
+    }
+    async fn get_phone_number(&self, id: i64) -> StoreResult<PhoneNumberRow> {
+        self.inner.get_phone_number(id).await
+    }
+    async fn primary_phone_number(&self) -> StoreResult<Option<PhoneNumberRow>> {
+        self.inner.primary_phone_number().await
+    }
+    async fn upsert_phone_number(
+        &self,
+        number: &str,
+        changes: PhoneNumberChanges,
+    ) -> StoreResult<(PhoneNumberRow, bool)> {
+        let r = self.inner.upsert_phone_number(number, changes).await;
+        self.changed(r).await
+    }
+    async fn update_phone_numbers(
+        &self,
+        updates: Vec<(i64, PhoneNumberChanges)>,
+    ) -> StoreResult<Vec<PhoneNumberRow>> {
+        let r = self.inner.update_phone_numbers(updates).await;
+        self.changed(r).await
+    }
+    async fn delete_phone_number(&self, id: i64) -> StoreResult<()> {
+        let r = self.inner.delete_phone_number(id).await;
+        self.changed(r).await
+    }
+    async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)> {
+        let r = self.inner.discover_phone_numbers().await;
+        self.changed(r).await
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<GroupRow>> {
+        self.cached("groups".into(), self.inner.list_groups()).await
+    }
+    async fn get_group(&self, id: i64) -> StoreResult<GroupRow> {
+        self.inner.get_group(id).await
+    }
+    async fn create_group(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        phone_number_ids: &[i64],
+    ) -> StoreResult<GroupRow> {
+        let r = self
+            .inner
+            .create_group(name, description, phone_number_ids)
+            .await;
+        self.changed(r).await
+    }
+    async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow> {
+        let r = self.inner.update_group(id, changes).await;
+        self.changed(r).await
+    }
+    async fn delete_group(&self, id: i64) -> StoreResult<()> {
+        let r = self.inner.delete_group(id).await;
+        self.changed(r).await
+    }
+    async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow> {
+        let r = self.inner.add_group_members(id, phone_number_ids).await;
+        self.changed(r).await
+    }
+    async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow> {
+        let r = self.inner.remove_group_member(id, phone_number_id).await;
+        self.changed(r).await
+    }
+
+    async fn upsert_calls(&self, calls: &[NewCall]) -> StoreResult<UpsertOutcome> {
+        let r = self.inner.upsert_calls(calls).await;
+        self.changed(r).await
+    }
+    async fn merge_calls(&self, calls: &[NewCall]) -> StoreResult<MergeOutcome> {
+        let r = self.inner.merge_calls(calls).await;
+        self.changed(r).await
+    }
+    async fn list_calls(&self, scope: &LineScope, q: &CallQuery) -> StoreResult<Vec<CallRow>> {
+        self.inner.list_calls(scope, q).await
+    }
+    async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts> {
+        self.cached(
+            format!("counts|{}|{from}|{to}", scope_key(scope)),
+            self.inner.call_counts(scope, from, to),
+        )
+        .await
+    }
+    async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64> {
+        self.cached(
+            format!("live|{}|{since}", scope_key(scope)),
+            self.inner.live_calls(scope, since),
+        )
+        .await
+    }
+    async fn top_flows(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<FlowCounts>> {
+        self.cached(
+            format!("flows|{}|{from}|{to}|{limit}", scope_key(scope)),
+            self.inner.top_flows(scope, from, to, limit),
+        )
+        .await
+    }
+    async fn slot_counts(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        base: i64,
+    ) -> StoreResult<Vec<SlotCounts>> {
+        self.cached(
+            format!("slots|{}|{from}|{to}|{base}", scope_key(scope)),
+            self.inner.slot_counts(scope, from, to, base),
+        )
+        .await
+    }
+    async fn grouped_counts(
+        &self,
+        scope: &LineScope,
+        from: i64,
+        to: i64,
+        by: CallColumn,
+    ) -> StoreResult<Vec<(Option<String>, CallCounts)>> {
+        self.cached(
+            format!("by|{}|{}|{from}|{to}", by.sql(), scope_key(scope)),
+            self.inner.grouped_counts(scope, from, to, by),
+        )
+        .await
+    }
+    async fn flow_names(&self) -> StoreResult<HashMap<String, String>> {
+        self.cached("flow-names".into(), self.inner.flow_names())
+            .await
+    }
+    async fn stream_calls(
+        &self,
+        scope: &LineScope,
+        period: Option<(i64, i64)>,
+        tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
+    ) -> StoreResult<()> {
+        self.inner.stream_calls(scope, period, tx).await
+    }
+    async fn rebuild_rollups(&self) -> StoreResult<u64> {
+        let r = self.inner.rebuild_rollups().await;
+        self.changed(r).await
+    }
+    async fn rollup_drift(&self) -> StoreResult<Vec<String>> {
+        self.inner.rollup_drift().await
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        self.inner.count_users().await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
+        self.inner.list_users().await
+    }
+    async fn get_user(&self, id: i64) -> StoreResult<UserRow> {
+        self.inner.get_user(id).await
+    }
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+        phone_number_ids: &[i64],
+    ) -> StoreResult<UserRow> {
+        self.inner
+            .create_user(email, password_hash, role, phone_number_ids)
+            .await
+    }
+    async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow> {
+        self.inner.update_user(id, changes).await
+    }
+    async fn delete_user(&self, id: i64) -> StoreResult<()> {
+        self.inner.delete_user(id).await
+    }
+
+    async fn create_ingest_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        prefix: &str,
+        created_by: Option<i64>,
+    ) -> StoreResult<IngestKeyRow> {
+        self.inner
+            .create_ingest_key(name, key_hash, prefix, created_by)
+            .await
+    }
+    async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>> {
+        self.inner.list_ingest_keys().await
+    }
+    async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow> {
+        self.inner.revoke_ingest_key(id).await
+    }
+    async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>> {
+        self.inner.find_ingest_key(key_hash).await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
+        self.inner.setting_or_insert(key, value).await
+    }
+}
