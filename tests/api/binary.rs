@@ -26,6 +26,7 @@ fn help_lists_every_setting() {
         "DATABASE_URL",
         "LINEWISE_JWT_SECRET",
         "LINEWISE_TOKEN_TTL",
+        "LINEWISE_CACHE",
         "LINEWISE_TIMEZONE",
         "LINEWISE_EXOTEL_TIMEZONE",
         "LINEWISE_DEFAULT_REGION",
