@@ -70,6 +70,7 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
     .await?;
     let admin = bootstrap_admin(settings, store.as_ref()).await?;
     let state = AppState::new(Inner {
+        webhooks: crate::ingest::batcher::Batcher::start(store.clone()),
         store,
         keys: TokenKeys::new(&secret, settings.token_ttl),
         tz: resolved.tz,

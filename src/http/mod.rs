@@ -42,6 +42,8 @@ pub struct Inner {
     /// Twilio webhook: the auth token and the public URL; off when either is unset.
     pub twilio_auth_token: Option<crate::auth::Secret>,
     pub public_url: Option<String>,
+    /// Group commit for the provider callbacks.
+    pub webhooks: crate::ingest::batcher::Batcher,
 }
 
 impl AppState {
@@ -58,16 +60,18 @@ impl Deref for AppState {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// in-flight requests finish and stores the queued callbacks.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let served = axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    state.webhooks.close().await;
+    served
 }

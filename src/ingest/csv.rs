@@ -25,12 +25,20 @@ use crate::domain::{Invalid, NewCall};
 /// file it starts on. Build it with [`CsvCalls::new`].
 pub struct CsvCalls<R: Read> {
     reader: csv::Reader<EndsWithNewline<R>>,
+    layout: CsvLayout,
+    record: csv::ByteRecord,
+    done: bool,
+}
+
+/// What the header says about the rows: the columns, the shape, and the
+/// context to read them in. Turns one record into a call, on any thread
+/// (the bulk import reads records on one thread and parses them on others).
+#[derive(Debug, Clone)]
+pub struct CsvLayout {
     headers: Vec<String>,
     shape: Shape,
     columns: Columns,
     ctx: IngestContext,
-    record: csv::ByteRecord,
-    done: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +66,7 @@ const EXOTEL_REQUIRED: &[&str] = &[
 ];
 
 /// The column index of each field we read, when the header has it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Columns {
     provider: Option<usize>,
     provider_call_id: Option<usize>,
@@ -219,10 +227,12 @@ impl<R: Read> CsvCalls<R> {
         };
         Ok(CsvCalls {
             reader,
-            headers,
-            shape,
-            columns,
-            ctx: ctx.clone(),
+            layout: CsvLayout {
+                headers,
+                shape,
+                columns,
+                ctx: ctx.clone(),
+            },
             record: csv::ByteRecord::new(),
             done: false,
         })
@@ -233,9 +243,59 @@ impl<R: Read> CsvCalls<R> {
         self.reader.position().byte()
     }
 
-    /// The call in the current record.
-    fn call(&self) -> Result<NewCall, Vec<Invalid>> {
-        let rec = &self.record;
+    /// How the records of this file read as calls.
+    pub fn layout(&self) -> &CsvLayout {
+        &self.layout
+    }
+
+    /// The next record that is not a blank row, unparsed, with the 1-based
+    /// line it starts on; an I/O error ends the input.
+    pub fn next_record(&mut self) -> Option<(u64, Result<csv::ByteRecord, Invalid>)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let before = self.reader.position().line();
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    // An I/O error: nothing after it can be trusted.
+                    self.done = true;
+                    return Some((before, Err(Invalid::new("row", format!("{e}")))));
+                }
+            }
+            // The record ended at a '\n' (the input always ends with one), so it
+            // started on the line before that, less the line breaks inside its
+            // quoted fields; blank lines before it were skipped. Only an
+            // unclosed quote ends a record at the end of the input instead.
+            let after = self.reader.position().line();
+            let breaks = self
+                .record
+                .as_slice()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            let line = after.saturating_sub(breaks + 1).max(before);
+            // A row of empty cells (spreadsheets leave them at the end) is no call.
+            if self
+                .record
+                .iter()
+                .all(|f| f.iter().all(u8::is_ascii_whitespace))
+            {
+                continue;
+            }
+            return Some((line, Ok(self.record.clone())));
+        }
+    }
+}
+
+impl CsvLayout {
+    /// The call in a record of the file.
+    pub fn call(&self, rec: &csv::ByteRecord) -> Result<NewCall, Vec<Invalid>> {
         if rec.len() != self.headers.len() {
             let hint = if rec.iter().any(|f| f.contains(&b'\n')) {
                 " (a quote left open?)"
@@ -349,45 +409,11 @@ impl<R: Read> Iterator for CsvCalls<R> {
     type Item = (u64, Result<NewCall, Vec<Invalid>>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let before = self.reader.position().line();
-            match self.reader.read_byte_record(&mut self.record) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.done = true;
-                    return None;
-                }
-                Err(e) => {
-                    // An I/O error: nothing after it can be trusted.
-                    self.done = true;
-                    return Some((before, Err(vec![Invalid::new("row", format!("{e}"))])));
-                }
-            }
-            // The record ended at a '\n' (the input always ends with one), so it
-            // started on the line before that, less the line breaks inside its
-            // quoted fields; blank lines before it were skipped. Only an
-            // unclosed quote ends a record at the end of the input instead.
-            let after = self.reader.position().line();
-            let breaks = self
-                .record
-                .as_slice()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            let line = after.saturating_sub(breaks + 1).max(before);
-            // A row of empty cells (spreadsheets leave them at the end) is no call.
-            if self
-                .record
-                .iter()
-                .all(|f| f.iter().all(u8::is_ascii_whitespace))
-            {
-                continue;
-            }
-            return Some((line, self.call()));
-        }
+        let (line, rec) = self.next_record()?;
+        Some((
+            line,
+            rec.map_err(|e| vec![e]).and_then(|r| self.layout.call(&r)),
+        ))
     }
 }
 

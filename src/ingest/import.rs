@@ -1,5 +1,8 @@
-//! Bulk import of a provider file: streamed, parsed on a blocking thread,
-//! written in batched transactions, every bad record reported and skipped.
+//! Bulk import of a provider file: streamed, parsed off the async runtime
+//! (CSV: one thread reads records, a pool parses them, results in file
+//! order), written in batched transactions while the next batch parses,
+//! every bad record reported and skipped. Memory stays constant: every
+//! hand-over is a bounded channel.
 //!
 //! Used by `linewise import` and `POST /api/import`. A record is either
 //! stored whole or reported; a batch is one transaction, so an interrupted
@@ -21,6 +24,8 @@ use crate::store::{Store, StoreError};
 
 /// Records per transaction.
 pub const BATCH: usize = 5_000;
+/// CSV records per hand-over from the reader to a parser thread.
+const CHUNK: usize = 1_000;
 /// Rejected records kept in a report (all are counted).
 pub const MAX_REPORTED: usize = 1_000;
 
@@ -118,7 +123,10 @@ where
         bytes: bytes.clone(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
-    let parser = tokio::task::spawn_blocking(move || parse(counting, format, &ctx, tx));
+    let parser = match format {
+        Format::Csv => tokio::task::spawn_blocking(move || parse_csv(counting, &ctx, tx)),
+        _ => tokio::task::spawn_blocking(move || parse(counting, format, &ctx, tx)),
+    };
 
     let mut report = ImportReport::default();
     while let Some(batch) = rx.recv().await {
@@ -153,6 +161,106 @@ where
     }
 }
 
+/// How many threads parse CSV records.
+fn parser_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
+/// A CSV file: this thread reads records and deals chunks of them out in
+/// turn to [`parser_threads`] parsers; a collector takes their results back
+/// in the same turn (so in file order), and sends batches down `tx`. Stops
+/// early if the receiver is gone.
+fn parse_csv<R: Read>(
+    reader: R,
+    ctx: &IngestContext,
+    tx: tokio::sync::mpsc::Sender<Vec<Item>>,
+) -> Result<(), ImportError> {
+    type Chunk = Vec<(u64, Result<csv::ByteRecord, Invalid>)>;
+    let reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut rows =
+        super::csv::CsvCalls::new(reader, ctx).map_err(|e| ImportError::Format(e.to_string()))?;
+    let threads = parser_threads();
+    std::thread::scope(|scope| {
+        let mut parsers = Vec::with_capacity(threads);
+        let mut to_parsers = Vec::with_capacity(threads);
+        let mut from_parsers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+            let (items_tx, items_rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(2);
+            let layout = rows.layout().clone();
+            parsers.push(scope.spawn(move || {
+                for chunk in chunk_rx {
+                    let items = chunk
+                        .into_iter()
+                        .map(|(line, rec)| {
+                            match rec.map_err(|e| vec![e]).and_then(|r| layout.call(&r)) {
+                                Ok(c) => Item::Call(Box::new(c)),
+                                Err(errs) => Item::Bad(Rejected {
+                                    position: format!("line {line}"),
+                                    reason: reason(&errs),
+                                }),
+                            }
+                        })
+                        .collect();
+                    if items_tx.send(items).is_err() {
+                        return;
+                    }
+                }
+            }));
+            to_parsers.push(chunk_tx);
+            from_parsers.push(items_rx);
+        }
+        // The collector: parsers' results, in turn, into batches.
+        let collector = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            'turns: loop {
+                for from in &from_parsers {
+                    let Ok(items) = from.recv() else {
+                        break 'turns;
+                    };
+                    batch.extend(items);
+                    if batch.len() >= BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if tx.blocking_send(full).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(batch);
+            }
+        });
+        // The reader, on this thread.
+        let mut turn = 0;
+        'read: loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            while chunk.len() < CHUNK {
+                match rows.next_record() {
+                    Some(row) => chunk.push(row),
+                    None if chunk.is_empty() => break 'read,
+                    None => break,
+                }
+            }
+            if to_parsers[turn].send(chunk).is_err() {
+                break;
+            }
+            turn = (turn + 1) % threads;
+        }
+        // Closing the chunk channels ends the parsers, in turn, and then
+        // the collector, after the last parser's last chunk.
+        drop(to_parsers);
+        let stopped = parsers.into_iter().any(|p| p.join().is_err());
+        if collector.join().is_err() || stopped {
+            return Err(ImportError::Format("a parser thread stopped".into()));
+        }
+        Ok(())
+    })
+}
+
 /// Sends batches of parsed records down `tx`; stops early if the receiver is gone.
 fn parse<R: Read>(
     reader: R,
@@ -171,22 +279,7 @@ fn parse<R: Read>(
     };
     let reader = BufReader::with_capacity(256 * 1024, reader);
     match format {
-        Format::Csv => {
-            let rows = super::csv::CsvCalls::new(reader, ctx)
-                .map_err(|e| ImportError::Format(e.to_string()))?;
-            for (line, row) in rows {
-                let item = match row {
-                    Ok(c) => Item::Call(Box::new(c)),
-                    Err(errs) => Item::Bad(Rejected {
-                        position: format!("line {line}"),
-                        reason: reason(&errs),
-                    }),
-                };
-                if !send(item, &mut batch) {
-                    return Ok(());
-                }
-            }
-        }
+        Format::Csv => return parse_csv(reader, ctx, tx),
         Format::ExotelJson | Format::TwilioJson => {
             let mut index = 0u64;
             let mut stopped = false;

@@ -5,6 +5,7 @@
 //! then through [`NewCall::from_json`], the one validation every call passes.
 //! Nothing here touches the store.
 
+pub mod batcher;
 pub mod csv;
 pub mod exotel;
 pub mod import;

@@ -1,7 +1,8 @@
 //! Live provider callbacks: Exotel (`?token=` ingest key) and Twilio
 //! (`X-Twilio-Signature`). Each callback is folded into the call it reports
 //! on, so several callbacks in any order build one record; the answer is a
-//! quick empty 200 (providers retry otherwise).
+//! quick empty 200 (providers retry otherwise), sent once the call is stored.
+//! Callbacks are written in small batches by [`crate::ingest::batcher`].
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -70,7 +71,7 @@ pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<St
         }
     }
     let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(refused)?;
-    state.store.merge_calls(std::slice::from_ref(&call)).await?;
+    state.webhooks.merge(call).await?;
     Ok(StatusCode::OK)
 }
 
@@ -102,6 +103,6 @@ pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<St
         ));
     }
     let call = twilio::call_from_callback(&params, &state.ingest).map_err(refused)?;
-    state.store.merge_calls(std::slice::from_ref(&call)).await?;
+    state.webhooks.merge(call).await?;
     Ok(StatusCode::OK)
 }
