@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use jiff::tz::TimeZone;
 
 use crate::auth::{self, TokenKeys};
 use crate::config::Settings;
 use crate::domain::{Invalid, Region, Role, parse_timezone};
+use crate::http::metrics::MetricsAccess;
 use crate::http::{AppState, Inner};
 use crate::store::{self, StoreError};
 
@@ -33,6 +35,33 @@ pub struct Resolved {
     pub tz_name: String,
     pub region: Region,
     pub exotel_tz: TimeZone,
+    pub cors_origins: Vec<HeaderValue>,
+    pub metrics_access: MetricsAccess,
+}
+
+/// Checks `LINEWISE_CORS_ORIGINS`: each an origin (`scheme://host[:port]`),
+/// never `*` or a path.
+pub fn parse_origins(list: &[String]) -> Result<Vec<HeaderValue>, Invalid> {
+    let mut out = Vec::new();
+    for raw in list.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let o = raw.trim_end_matches('/');
+        let ok = o.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && !host.contains(['/', '?', '#', '*', '@', ' '])
+        });
+        let value = HeaderValue::from_str(o)
+            .ok()
+            .filter(|_| ok)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "LINEWISE_CORS_ORIGINS",
+                    format!("'{raw}' is not an origin like https://app.example.com"),
+                )
+            })?;
+        out.push(value);
+    }
+    Ok(out)
 }
 
 pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
@@ -46,11 +75,26 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
             "must be at least 60 seconds",
         ));
     }
+    let metrics_access = match settings.metrics_token.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => {
+            if t.len() < 16 {
+                return Err(Invalid::new(
+                    "LINEWISE_METRICS_TOKEN",
+                    "must be at least 16 characters",
+                ));
+            }
+            MetricsAccess::Token(auth::Secret::new(t))
+        }
+        _ if settings.metrics => MetricsAccess::Open,
+        _ => MetricsAccess::Off,
+    };
     Ok(Resolved {
         tz,
         tz_name: settings.timezone.trim().to_string(),
         region,
         exotel_tz,
+        cors_origins: parse_origins(&settings.cors_origins)?,
+        metrics_access,
     })
 }
 
@@ -69,6 +113,7 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
     )
     .await?;
     let admin = bootstrap_admin(settings, store.as_ref()).await?;
+    auth::warm_up().await;
     let state = AppState::new(Inner {
         webhooks: crate::ingest::batcher::Batcher::start(store.clone()),
         store,
@@ -87,6 +132,9 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
             .filter(|t| !t.is_empty())
             .map(auth::Secret::new),
         public_url: settings.public_url.clone().filter(|u| !u.is_empty()),
+        cors_origins: resolved.cors_origins,
+        metrics: Default::default(),
+        metrics_access: resolved.metrics_access,
     });
     Ok((state, admin))
 }

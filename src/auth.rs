@@ -69,6 +69,12 @@ pub async fn hash_password_blocking(password: String) -> String {
         .expect("hashing task panicked")
 }
 
+/// Computes the fixed hash an unknown email is checked against, so the
+/// first such login is not slower than the rest (call once at start).
+pub async fn warm_up() {
+    let _ = tokio::task::spawn_blocking(|| DUMMY_HASH.len()).await;
+}
+
 /// Verifies off the async runtime. With `hash = None` (an unknown email) it
 /// still does the work against a fixed hash, so both answers take as long.
 pub async fn verify_password_blocking(password: String, hash: Option<String>) -> bool {
@@ -93,6 +99,18 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
+    /// The user's token version when the token was issued; a password
+    /// change or a deactivation bumps the stored one and so voids the token.
+    /// Absent (tokens from before versions) reads as 0, the first version.
+    #[serde(default)]
+    pub ver: i64,
+}
+
+/// Whom a valid token names, and the token version it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub user_id: i64,
+    pub version: i64,
 }
 
 /// Issues and checks access tokens with one HS256 key.
@@ -126,8 +144,8 @@ impl TokenKeys {
         }
     }
 
-    /// A token for user `id`, and the instant it expires.
-    pub fn issue(&self, user_id: i64) -> (String, jiff::Timestamp) {
+    /// A token for user `id` at token version `version`, and the instant it expires.
+    pub fn issue(&self, user_id: i64, version: i64) -> (String, jiff::Timestamp) {
         let now = jiff::Timestamp::now().as_second();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -136,6 +154,7 @@ impl TokenKeys {
             iat: now,
             nbf: now,
             exp: now + self.ttl_seconds,
+            ver: version,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".into());
@@ -145,15 +164,19 @@ impl TokenKeys {
         (token, exp)
     }
 
-    /// The user id a valid token names; `None` for anything else (another
-    /// key, another algorithm, `alg: none`, expired, not yet valid, wrong
-    /// issuer or audience).
-    pub fn verify(&self, token: &str) -> Option<i64> {
+    /// Whom a valid token names; `None` for anything else (another key,
+    /// another algorithm, `alg: none`, expired, not yet valid, wrong issuer
+    /// or audience). Whether its version is still current is the caller's
+    /// check, against the store.
+    pub fn verify(&self, token: &str) -> Option<TokenSubject> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.header.alg != Algorithm::HS256 {
             return None;
         }
-        data.claims.sub.parse().ok()
+        Some(TokenSubject {
+            user_id: data.claims.sub.parse().ok()?,
+            version: data.claims.ver,
+        })
     }
 }
 
@@ -240,12 +263,18 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_foreign_ones_fail() {
         let keys = TokenKeys::new(&Secret::new("a".repeat(40)), 3600);
-        let (t, _) = keys.issue(7);
-        assert_eq!(keys.verify(&t), Some(7));
+        let (t, _) = keys.issue(7, 3);
+        assert_eq!(
+            keys.verify(&t),
+            Some(TokenSubject {
+                user_id: 7,
+                version: 3
+            })
+        );
         let other = TokenKeys::new(&Secret::new("b".repeat(40)), 3600);
         assert_eq!(other.verify(&t), None);
         let expired = TokenKeys::new(&Secret::new("a".repeat(40)), -3600);
-        assert_eq!(keys.verify(&expired.issue(7).0), None);
+        assert_eq!(keys.verify(&expired.issue(7, 0).0), None);
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
     }
 }

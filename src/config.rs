@@ -108,6 +108,47 @@ pub struct Settings {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `linewise=debug`.
     #[arg(long, env = "LINEWISE_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// Log lines as human-readable `text` or as one JSON object per line.
+    #[arg(
+        long,
+        env = "LINEWISE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Origins (comma-separated, e.g. `https://ops.example.com`) whose pages
+    /// may call the API from a browser. Unset: no cross-origin access.
+    #[arg(
+        long,
+        env = "LINEWISE_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Serve Prometheus figures at `GET /metrics` (404 when off).
+    #[arg(long, env = "LINEWISE_METRICS", default_value_t = false, global = true)]
+    pub metrics: bool,
+
+    /// Serve `/metrics` only to scrapes with this Bearer token (turns metrics on).
+    #[arg(
+        long,
+        env = "LINEWISE_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Settings {
@@ -127,6 +168,10 @@ impl Settings {
             admin_email: "admin@localhost".into(),
             admin_password: None,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            cors_origins: Vec::new(),
+            metrics: false,
+            metrics_token: None,
         }
     }
 

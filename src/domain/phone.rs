@@ -136,8 +136,10 @@ impl fmt::Display for E164 {
 /// full.
 const CACHE_MAX: usize = 50_000;
 
+type NumberCache = std::collections::HashMap<(Box<str>, country::Id), Option<E164>>;
+
 thread_local! {
-    static CACHE: std::cell::RefCell<std::collections::HashMap<(Box<str>, country::Id), Option<E164>>> =
+    static CACHE: std::cell::RefCell<NumberCache> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 

@@ -128,6 +128,55 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Why a token names no signed-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Bad signature, expired, malformed.
+    Invalid,
+    /// The user was deactivated or deleted.
+    Inactive,
+    /// Issued before the user's password changed or they were deactivated.
+    Revoked,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Invalid => "the token is invalid or expired",
+            Refusal::Inactive => "the token's user is no longer active",
+            Refusal::Revoked => "the token was revoked; sign in again",
+        }
+    }
+}
+
+/// The user a token (API bearer or page session) names, loaded fresh: only
+/// when it is valid, the user active, and its token version current.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<AuthUser, Refusal>, StoreError> {
+    let Some(subject) = state.keys.verify(token) else {
+        return Ok(Err(Refusal::Invalid));
+    };
+    let user = match state.store.get_user(subject.user_id).await {
+        Ok(u) if u.is_active => u,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Err(Refusal::Inactive)),
+        Err(e) => return Err(e),
+    };
+    match state.store.token_version(user.id).await {
+        Ok(v) if v == subject.version => {}
+        Ok(_) => return Ok(Err(Refusal::Revoked)),
+        Err(StoreError::NotFound) => return Ok(Err(Refusal::Inactive)),
+        Err(e) => return Err(e),
+    }
+    Ok(Ok(AuthUser {
+        id: user.id,
+        email: user.email,
+        role: user.role,
+        phone_number_ids: user.phone_number_ids,
+    }))
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -138,25 +187,9 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::Unauthorized("an Authorization: Bearer token is required".into())
         })?;
-        let id = state
-            .keys
-            .verify(token)
-            .ok_or_else(|| ApiError::Unauthorized("the token is invalid or expired".into()))?;
-        let user = match state.store.get_user(id).await {
-            Ok(u) if u.is_active => u,
-            Ok(_) | Err(StoreError::NotFound) => {
-                return Err(ApiError::Unauthorized(
-                    "the token's user is no longer active".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let u = AuthUser {
-            id: user.id,
-            email: user.email,
-            role: user.role,
-            phone_number_ids: user.phone_number_ids,
-        };
+        let u = authenticate(state, token)
+            .await?
+            .map_err(|r| ApiError::Unauthorized(r.message().into()))?;
         parts.extensions.insert(u.clone());
         Ok(u)
     }

@@ -2,9 +2,12 @@
 
 pub mod access;
 pub mod api;
+pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 mod router;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +20,7 @@ use crate::auth::TokenKeys;
 use crate::domain::Region;
 use crate::store::Store;
 
-pub use router::router;
+pub use router::{CONTENT_SECURITY_POLICY, router};
 
 /// Largest JSON body on most routes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -44,6 +47,11 @@ pub struct Inner {
     pub public_url: Option<String>,
     /// Group commit for the provider callbacks.
     pub webhooks: crate::ingest::batcher::Batcher,
+    /// Origins allowed to call the API from a browser (`LINEWISE_CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Request and ingest figures, and who may read them at `/metrics`.
+    pub metrics: metrics::Metrics,
+    pub metrics_access: metrics::MetricsAccess,
 }
 
 impl AppState {

@@ -2,15 +2,24 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{delete, get, patch, post};
-use tower_http::trace::TraceLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::api::{
-    analytics, auth, calls, groups, health, import, ingest_keys, phone_numbers, users, webhooks,
+    analytics, audit, auth, calls, groups, health, import, ingest_keys, phone_numbers, users,
+    webhooks,
 };
 use super::error::ApiError;
 use super::extract::BodyLimit;
-use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT};
+use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT, metrics, telemetry};
+
+/// The pages load only their own stylesheet, script and images (and the
+/// inline SVG favicon); no page may be framed, and forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router(state: AppState) -> Router {
     let batch = Router::new()
@@ -76,19 +85,67 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::exotel).post(webhooks::exotel),
         )
         .route("/api/webhooks/twilio", post(webhooks::twilio))
+        .route("/api/audit", get(audit::list))
+        .route("/metrics", get(metrics::scrape))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(batch);
 
-    api.merge(crate::web::router())
+    let mut app = api
+        .merge(crate::web::router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                // The path only: query strings can carry phone numbers.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
-        )
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed);
+    for (name, value) in security_headers() {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    if let Some(cors) = cors(&state.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        telemetry::observe,
+    ))
+    .with_state(state)
+}
+
+/// Sent on every response, pages and API alike.
+fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+    ]
+}
+
+/// Cross-origin reads: none unless `LINEWISE_CORS_ORIGINS` names origins,
+/// and then only those, with a Bearer token (never cookies).
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

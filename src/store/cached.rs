@@ -358,4 +358,17 @@ impl Store for CachedStore {
     async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
         self.inner.setting_or_insert(key, value).await
     }
+
+    async fn token_version(&self, user_id: i64) -> StoreResult<i64> {
+        self.inner.token_version(user_id).await
+    }
+    async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64> {
+        self.inner.revoke_tokens(user_id).await
+    }
+    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditRow> {
+        self.inner.record_audit(entry).await
+    }
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
+        self.inner.list_audit(q).await
+    }
 }

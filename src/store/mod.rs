@@ -405,4 +405,50 @@ pub trait Store: Send + Sync + 'static {
     // -- settings
     /// Returns the stored value for `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    // -- token revocation and the audit log (issue 7)
+    /// The user's token version; a token carrying another one is void.
+    /// NotFound for an unknown user.
+    async fn token_version(&self, user_id: i64) -> StoreResult<i64>;
+    /// Voids every token and session the user holds; returns the new version.
+    async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64>;
+    /// Appends one entry to the audit log.
+    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditRow>;
+    /// Audit entries, newest first.
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
+}
+
+// -- the audit log (issue 7)
+
+/// One change to record: who made it, what it was, and the object before
+/// and after (API views, never password or key hashes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewAuditEntry {
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<String>,
+    /// `create`, `update`, `delete`, `revoke`, `add_members`, …
+    pub action: String,
+    /// `phone_number`, `group`, `user` or `ingest_key`.
+    pub object_type: String,
+    pub object_id: Option<i64>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// A recorded change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: Timestamp,
+    pub entry: NewAuditEntry,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub object_type: Option<String>,
+    pub object_id: Option<i64>,
+    /// Continue with entries older than this id.
+    pub before_id: Option<i64>,
+    pub limit: i64,
 }

@@ -1614,6 +1614,84 @@ macro_rules! store_impl {
                     .await
                     .map_err(classify)
             }
+
+            // -- token revocation and the audit log (issue 7)
+
+            async fn token_version(&self, user_id: i64) -> StoreResult<i64> {
+                sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?
+                    .ok_or(StoreError::NotFound)
+            }
+
+            async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64> {
+                sqlx::query_scalar(
+                    "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?
+                .ok_or(StoreError::NotFound)
+            }
+
+            async fn record_audit(&self, e: &$crate::store::NewAuditEntry) -> StoreResult<$crate::store::AuditRow> {
+                let at = now_secs();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO audit_log (at, actor_id, actor_email, action, object_type, object_id, before_json, after_json) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(at)
+                .bind(e.actor_id)
+                .bind(e.actor_email.clone())
+                .bind(e.action.clone())
+                .bind(e.object_type.clone())
+                .bind(e.object_id)
+                .bind(e.before.as_ref().map(|v| v.to_string()))
+                .bind(e.after.as_ref().map(|v| v.to_string()))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?;
+                Ok($crate::store::AuditRow { id, at: ts(at), entry: e.clone() })
+            }
+
+            async fn list_audit(&self, q: &$crate::store::AuditQuery) -> StoreResult<Vec<$crate::store::AuditRow>> {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT id, at, actor_id, actor_email, action, object_type, object_id, before_json, after_json \
+                     FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(t) = &q.object_type {
+                    qb.push(" AND object_type = ").push_bind(t.clone());
+                }
+                if let Some(id) = q.object_id {
+                    qb.push(" AND object_id = ").push_bind(id);
+                }
+                if let Some(id) = q.before_id {
+                    qb.push(" AND id < ").push_bind(id);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit);
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
+                let json = |s: Option<String>| s.as_deref().map(json_text).transpose();
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::AuditRow {
+                            id: r.try_get("id")?,
+                            at: ts(r.try_get("at")?),
+                            entry: $crate::store::NewAuditEntry {
+                                actor_id: r.try_get("actor_id")?,
+                                actor_email: r.try_get("actor_email")?,
+                                action: r.try_get("action")?,
+                                object_type: r.try_get("object_type")?,
+                                object_id: r.try_get("object_id")?,
+                                before: json(r.try_get("before_json")?)?,
+                                after: json(r.try_get("after_json")?)?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

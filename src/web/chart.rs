@@ -94,7 +94,7 @@ fn svg(points: &[Point], size: &Size, summary: &str) -> Markup {
     html! {
         svg.chart-svg viewBox={ "0 0 " (size.width) " " (size.height) }
             role="img" aria-label=(summary) preserveAspectRatio="xMidYMid meet"
-            style={ "font-size:" (size.font) "px" } {
+            font-size=(size.font) {
             @for t in &ticks {
                 line.grid x1=(left) x2=(size.width - right) y1=(y(*t)) y2=(y(*t)) {}
                 text.axis x=(left - 8.0) y=(y(*t) + size.font * 0.35) text-anchor="end" { (count(*t as i64)) }

@@ -16,7 +16,6 @@ use subtle::ConstantTimeEq;
 use super::layout::PageError;
 use crate::http::AppState;
 use crate::http::extract::AuthUser;
-use crate::store::StoreError;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "lw_session";
@@ -113,21 +112,10 @@ impl Viewer {
     }
 }
 
-/// The user a session token names, when it is valid and the user active.
+/// The user a session token names, when it is valid, the user active and
+/// the token not revoked (the same check as the API's bearer tokens).
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<AuthUser>, PageError> {
-    let Some(id) = state.keys.verify(token) else {
-        return Ok(None);
-    };
-    match state.store.get_user(id).await {
-        Ok(u) if u.is_active => Ok(Some(AuthUser {
-            id: u.id,
-            email: u.email,
-            role: u.role,
-            phone_number_ids: u.phone_number_ids,
-        })),
-        Ok(_) | Err(StoreError::NotFound) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::http::extract::authenticate(state, token).await?.ok())
 }
 
 /// Sends a visitor without a valid session to the login page, remembering

@@ -231,9 +231,13 @@ both! {
         let (s, b) = app.send(Method::POST, "/api/phone-numbers", Some(&token), Some(&json!({"number": "+918047180000"}))).await;
         unauthorized(s, &b, "a deactivated admin's write");
 
-        // Active again, the same token works again.
+        // Active again, the old token stays void (deactivation revoked it);
+        // a new login works.
         let (s, b) = app.put(&format!("/api/users/{id}"), json!({"isActive": true})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = me(&app, &token).await;
+        unauthorized(s, &b, "a token from before the deactivation");
+        let token = app.login("temp@example.com", "a-long-enough-password").await;
         let (s, _) = me(&app, &token).await;
         assert_eq!(s, StatusCode::OK);
 

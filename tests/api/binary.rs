@@ -35,6 +35,10 @@ fn help_lists_every_setting() {
         "LINEWISE_ADMIN_EMAIL",
         "LINEWISE_ADMIN_PASSWORD",
         "LINEWISE_LOG",
+        "LINEWISE_LOG_FORMAT",
+        "LINEWISE_CORS_ORIGINS",
+        "LINEWISE_METRICS",
+        "LINEWISE_METRICS_TOKEN",
     ] {
         assert!(text.contains(var), "--help does not mention {var}:\n{text}");
     }
@@ -164,4 +168,215 @@ async fn serve_demo_runs_the_product_with_demo_data() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
+}
+
+/// A `linewise serve` on a fresh SQLite file: its stderr (the logs) goes to
+/// a file, read once the process has stopped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+    logs: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const PASSWORD: &str = "binary-admin-password";
+
+fn start_server(env: &[(&str, &str)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("stderr.log");
+    let mut cmd = bin();
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("linewise.db").display()),
+        )
+        .env("LINEWISE_ADMIN_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&logs).unwrap()));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    Server {
+        child,
+        base,
+        logs,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn login(&self) -> String {
+        let body: Value = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&json!({"email": "admin@localhost", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["accessToken"].as_str().expect("a token").to_string()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits for the process to end (at most 30 s) and returns its exit status.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("the server did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_logs_are_json_lines_without_phone_numbers_or_tokens() {
+    let mut server = start_server(&[("LINEWISE_LOG_FORMAT", "json"), ("LINEWISE_LOG", "info")]);
+    let token = server.login().await;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    let number = "9876543210";
+    let key = "lwk_NotARealKeyButSecretAllTheSame123";
+    let get = |path: String| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let res = get(format!(
+        "/api/analytics/dashboard?phoneNumber=%2B91{number}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        get(format!("/api/phone-numbers/+91{number}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(format!("/nothing/here/+91{number}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let res = client
+        .get(format!(
+            "{base}/api/webhooks/exotel?token={key}&CallFrom=0{number}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = client
+        .post(format!("{base}/api/calls"))
+        .bearer_auth(&token)
+        .json(&json!({"providerCallId": "log-1", "phoneNumber": format!("+91{number}"), "direction": "inbound",
+                      "status": "completed", "startedAt": "2026-01-10T10:00:00Z", "durationSeconds": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    server.sigterm();
+    assert!(server.wait().success());
+
+    let logs = std::fs::read_to_string(&server.logs).unwrap();
+    for secret in [
+        number,
+        key,
+        token.as_str(),
+        token.split('.').nth(2).unwrap(),
+        PASSWORD,
+    ] {
+        assert!(!logs.contains(secret), "the logs show {secret}:\n{logs}");
+    }
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let request = |route: &str, status: u64| {
+        lines
+            .iter()
+            .find(|l| l["route"] == route && l["status"] == status && l["message"] == "request")
+    };
+    let line = request("/api/analytics/dashboard", 200)
+        .unwrap_or_else(|| panic!("no request line for the dashboard:\n{logs}"));
+    assert_eq!(line["method"], "GET", "{line}");
+    assert!(
+        line["request_id"].as_str().is_some_and(|id| id.len() >= 8),
+        "{line}"
+    );
+    assert!(line["latency_ms"].as_f64().is_some(), "{line}");
+    assert!(request("/api/phone-numbers/{id}", 404).is_some(), "{logs}");
+    assert!(request("/api/webhooks/exotel", 401).is_some(), "{logs}");
+    assert!(request("/api/calls", 200).is_some(), "{logs}");
+    assert!(request("(unmatched)", 404).is_some(), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish_then_exits_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut server = start_server(&[]);
+    let token = server.login().await;
+    let calls: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"providerCallId": format!("drain-{i}"), "phoneNumber": "+918047180000", "otherParty": "+919812345678",
+                   "direction": "inbound", "status": "completed", "startedAt": "2026-01-10T10:00:00Z", "durationSeconds": i % 300})
+        })
+        .collect();
+    let body = serde_json::to_vec(&calls).unwrap();
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/calls HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    conn.write_all(first).await.unwrap();
+    conn.flush().await.unwrap();
+    // The request is in flight (half its body read) when the signal comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.sigterm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.write_all(rest).await.unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""created":10000"#), "{response}");
+
+    let status = server.wait();
+    assert!(status.success(), "exit status {status:?}");
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
 }

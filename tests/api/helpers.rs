@@ -95,6 +95,17 @@ pub async fn try_spawn(backend: Backend) -> Option<TestApp> {
     Some(spawn_with(settings(&url), backend, dir).await)
 }
 
+/// Like [`try_spawn`], with settings changed by `change` first.
+pub async fn spawn_configured(
+    backend: Backend,
+    change: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let (url, dir) = fresh_database(backend).await?;
+    let mut s = settings(&url);
+    change(&mut s);
+    Some(spawn_with(s, backend, dir).await)
+}
+
 pub async fn spawn_with(
     settings: Settings,
     backend: Backend,

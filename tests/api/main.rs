@@ -14,6 +14,7 @@ mod browser;
 mod calls;
 mod dashboard;
 mod groups;
+mod hardening;
 mod nodes;
 mod oracle;
 mod phone_numbers;

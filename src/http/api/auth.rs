@@ -103,7 +103,8 @@ pub async fn login(
     };
     state.login_limiter.clear(&account_key);
     state.login_limiter.refund(&client_key);
-    let (token, expires_at) = state.keys.issue(user.id);
+    let version = state.store.token_version(user.id).await?;
+    let (token, expires_at) = state.keys.issue(user.id, version);
     Ok(Json(json!({
         "accessToken": token,
         "tokenType": "Bearer",

@@ -12,6 +12,7 @@ use crate::domain::NewCall;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, AuthUser, QueryPairs, parse_json, read_body};
+use crate::http::metrics::Way;
 use crate::store::{CallQuery, CallRow};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -155,8 +156,20 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     let bytes = read_body(req, &state).await?;
     let body: Value = parse_json(&bytes)?;
-    let calls = validate_batch(body, state.region)?;
+    let calls = validate_batch(body, state.region).inspect_err(|e| {
+        // Each bad item counts once; a batch refused whole counts as one.
+        let n = match e {
+            ApiError::InvalidItems { details, .. } => details
+                .iter()
+                .map(|d| d.index)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            _ => 1,
+        };
+        state.metrics.rejected(Way::Api, n as u64);
+    })?;
     let outcome = state.store.upsert_calls(&calls).await?;
+    state.metrics.ingested(Way::Api, calls.len() as u64);
     Ok(Json(
         json!({"received": calls.len(), "created": outcome.created, "updated": outcome.updated}),
     ))

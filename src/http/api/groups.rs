@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::phone_numbers::visible_filter;
 use crate::http::AppState;
+use crate::http::audit::{self, ObjectType, group_snapshot};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, AuthUser, path_id};
 use crate::store::{GroupChanges, GroupRow, StoreError};
@@ -90,6 +91,16 @@ pub async fn create(
         .store
         .create_group(&name, body.description.as_deref(), &body.phone_number_ids)
         .await?;
+    audit::record(
+        &state,
+        &user,
+        "create",
+        ObjectType::Group,
+        Some(g.id),
+        None,
+        Some(group_snapshot(&g)),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(&user, g))))
 }
 
@@ -116,6 +127,7 @@ pub async fn update(
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
     let name = body.name.as_deref().map(check_name).transpose()?;
+    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
         .update_group(
@@ -128,16 +140,47 @@ pub async fn update(
         )
         .await
         .map_err(not_found(id))?;
+    changed(&state, &user, "update", &before, &g).await;
     Ok(Json(view(&user, g)))
+}
+
+async fn changed(
+    state: &AppState,
+    actor: &AuthUser,
+    action: &str,
+    before: &GroupRow,
+    after: &GroupRow,
+) {
+    audit::record(
+        state,
+        actor,
+        action,
+        ObjectType::Group,
+        Some(after.id),
+        Some(group_snapshot(before)),
+        Some(group_snapshot(after)),
+    )
+    .await;
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("group", &id)?;
+    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     state.store.delete_group(id).await.map_err(not_found(id))?;
+    audit::record(
+        &state,
+        &actor,
+        "delete",
+        ObjectType::Group,
+        Some(id),
+        Some(group_snapshot(&before)),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,11 +198,13 @@ pub async fn add_members(
     ApiJson(body): ApiJson<Members>,
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
+    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
         .add_group_members(id, &body.phone_number_ids)
         .await
         .map_err(not_found(id))?;
+    changed(&state, &user, "add_members", &before, &g).await;
     Ok(Json(view(&user, g)))
 }
 
@@ -171,6 +216,7 @@ pub async fn remove_member(
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
     let line = path_id("phone number", &line)?;
+    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
         .remove_group_member(id, line)
@@ -179,5 +225,6 @@ pub async fn remove_member(
             StoreError::NotFound => ApiError::NotFound(format!("group {id} has no member {line}")),
             other => other.into(),
         })?;
+    changed(&state, &user, "remove_member", &before, &g).await;
     Ok(Json(view(&user, g)))
 }

@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, QueryPairs, read_body};
+use crate::http::metrics::Way;
 use crate::ingest::Format;
 use crate::ingest::import::{ImportError, ImportReport, import};
 
@@ -43,5 +44,10 @@ pub async fn upload(
         ImportError::Store(s) => s.into(),
         ImportError::Io(io) => ApiError::BadRequest(io.to_string()),
     })?;
+    state.metrics.ingested(
+        Way::Import,
+        report.created + report.updated + report.unchanged,
+    );
+    state.metrics.rejected(Way::Import, report.rejected);
     Ok(Json(report))
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::random_token;
 use crate::http::AppState;
+use crate::http::audit::{self, ObjectType, snapshot};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, path_id};
 use crate::store::{IngestKeyRow, StoreError};
@@ -87,6 +88,16 @@ pub async fn create(
         .store
         .create_ingest_key(name, &hash_key(&key), &prefix, Some(user.id))
         .await?;
+    audit::record(
+        &state,
+        &user,
+        "create",
+        ObjectType::IngestKey,
+        Some(row.id),
+        None,
+        Some(snapshot(&KeyView::from(row.clone()))),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -110,10 +121,16 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Val
 /// `DELETE /api/ingest-keys/:id`: revokes the key at once.
 pub async fn revoke(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
     let id = path_id("ingest key", &id)?;
+    let before = state
+        .store
+        .list_ingest_keys()
+        .await?
+        .into_iter()
+        .find(|k| k.id == id);
     let row = state
         .store
         .revoke_ingest_key(id)
@@ -122,5 +139,18 @@ pub async fn revoke(
             StoreError::NotFound => ApiError::NotFound(format!("no ingest key has id {id}")),
             other => other.into(),
         })?;
-    Ok(Json(row.into()))
+    let view = KeyView::from(row);
+    if before.as_ref().is_some_and(|b| b.revoked_at.is_none()) {
+        audit::record(
+            &state,
+            &actor,
+            "revoke",
+            ObjectType::IngestKey,
+            Some(id),
+            before.map(|b| snapshot(&KeyView::from(b))),
+            Some(snapshot(&view)),
+        )
+        .await;
+    }
+    Ok(Json(view))
 }

@@ -1,6 +1,7 @@
 //! One file per resource: its handlers and its request/response shapes.
 
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod calls;
 pub mod groups;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::domain::{E164, Invalid, Region};
 use crate::http::AppState;
 use crate::http::access::{may_see, visible_ids};
+use crate::http::audit::{self, ObjectType, snapshot};
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, ApiJson, AuthUser, QueryPairs, path_id};
 use crate::store::{PhoneNumberChanges, PhoneNumberRow, StoreError};
@@ -274,7 +275,7 @@ pub async fn primary(
 /// `POST /api/phone-numbers`: upsert by number; 201 when created, 200 when updated.
 pub async fn upsert(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     ApiJson(body): ApiJson<LineBody>,
 ) -> ApiResult<(StatusCode, Json<PhoneNumberView>)> {
     if body.number.is_none() {
@@ -282,50 +283,118 @@ pub async fn upsert(
     }
     let changes = body.into_changes(state.region).map_err(first)?;
     let number = changes.number.clone().expect("checked above");
+    let before = state
+        .store
+        .list_phone_numbers(true)
+        .await?
+        .into_iter()
+        .find(|r| r.number == number);
     let (row, created) = state.store.upsert_phone_number(&number, changes).await?;
-    let status = if created {
-        StatusCode::CREATED
+    let (status, action) = if created {
+        (StatusCode::CREATED, "create")
     } else {
-        StatusCode::OK
+        (StatusCode::OK, "update")
     };
-    Ok((status, Json(row.into())))
+    let view = PhoneNumberView::from(row);
+    line_changed(&state, &actor, action, before, &view).await;
+    Ok((status, Json(view)))
+}
+
+async fn line_changed(
+    state: &AppState,
+    actor: &AuthUser,
+    action: &str,
+    before: Option<PhoneNumberRow>,
+    after: &PhoneNumberView,
+) {
+    audit::record(
+        state,
+        actor,
+        action,
+        ObjectType::PhoneNumber,
+        Some(after.id),
+        before.map(|b| snapshot(&PhoneNumberView::from(b))),
+        Some(snapshot(after)),
+    )
+    .await;
 }
 
 /// `PUT /api/phone-numbers/:id`: changes only the given fields.
 pub async fn update(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<LineBody>,
 ) -> ApiResult<Json<PhoneNumberView>> {
     let id = path_id("phone number", &id)?;
     let changes = body.into_changes(state.region).map_err(first)?;
+    let before = state
+        .store
+        .get_phone_number(id)
+        .await
+        .map_err(not_found(id))?;
     let mut rows = state
         .store
         .update_phone_numbers(vec![(id, changes)])
         .await
         .map_err(not_found(id))?;
-    Ok(Json(rows.remove(0).into()))
+    let view = PhoneNumberView::from(rows.remove(0));
+    line_changed(&state, &actor, "update", Some(before), &view).await;
+    Ok(Json(view))
 }
 
 /// `DELETE /api/phone-numbers/:id`: 204; the line's call records stay.
 pub async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("phone number", &id)?;
+    let before = state
+        .store
+        .get_phone_number(id)
+        .await
+        .map_err(not_found(id))?;
     state
         .store
         .delete_phone_number(id)
         .await
         .map_err(not_found(id))?;
+    audit::record(
+        &state,
+        &actor,
+        "delete",
+        ObjectType::PhoneNumber,
+        Some(id),
+        Some(snapshot(&PhoneNumberView::from(before))),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/phone-numbers/discover`: registers business numbers seen in calls.
-pub async fn discover(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
+/// Each line it registers is audited as created.
+pub async fn discover(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+) -> ApiResult<Json<Value>> {
+    let known: std::collections::HashSet<i64> = state
+        .store
+        .list_phone_numbers(true)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let (discovered, total) = state.store.discover_phone_numbers().await?;
+    if discovered > 0 {
+        for row in state.store.list_phone_numbers(true).await? {
+            if !known.contains(&row.id) {
+                let view = PhoneNumberView::from(row);
+                line_changed(&state, &actor, "discover", None, &view).await;
+            }
+        }
+    }
     Ok(Json(json!({"discovered": discovered, "total": total})))
 }
 
@@ -339,7 +408,7 @@ pub struct BulkItem {
 /// `PATCH /api/phone-numbers/bulk`: `[{id, data}]`, all or nothing.
 pub async fn bulk(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(actor): Admin,
     ApiJson(items): ApiJson<Vec<BulkItem>>,
 ) -> ApiResult<Json<Value>> {
     if items.is_empty() {
@@ -348,17 +417,17 @@ pub async fn bulk(
     if items.len() > 1000 {
         return Err(ApiError::invalid("", "at most 1000 items at once"));
     }
-    let known: std::collections::HashSet<i64> = state
+    let mut known: std::collections::HashMap<i64, PhoneNumberRow> = state
         .store
         .list_phone_numbers(true)
         .await?
         .into_iter()
-        .map(|r| r.id)
+        .map(|r| (r.id, r))
         .collect();
     let mut issues = Vec::new();
     let mut updates = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        if !known.contains(&item.id) {
+        if !known.contains_key(&item.id) {
             issues.push(ItemIssue {
                 index,
                 field: "id".into(),
@@ -385,6 +454,9 @@ pub async fn bulk(
     }
     let rows = state.store.update_phone_numbers(updates).await?;
     let items: Vec<PhoneNumberView> = rows.into_iter().map(Into::into).collect();
+    for view in &items {
+        line_changed(&state, &actor, "update", known.remove(&view.id), view).await;
+    }
     Ok(Json(json!({"updated": items.len(), "items": items})))
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::auth::{MIN_PASSWORD_LEN, hash_password_blocking};
 use crate::domain::{Invalid, Role};
 use crate::http::AppState;
+use crate::http::audit::{self, ObjectType, snapshot};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, SuperAdmin, path_id};
 use crate::store::{UserChanges, UserRow};
@@ -122,7 +123,7 @@ pub struct CreateUser {
 
 pub async fn create(
     State(state): State<AppState>,
-    _: SuperAdmin,
+    SuperAdmin(actor): SuperAdmin,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
     let email = parse_email(&body.email)?;
@@ -134,7 +135,18 @@ pub async fn create(
         .create_user(&email, &hash, role, &body.phone_number_ids)
         .await?;
     tracing::info!(user = user.id, role = %role, "user created");
-    Ok((StatusCode::CREATED, Json(user.into())))
+    let view = UserView::from(user);
+    audit::record(
+        &state,
+        &actor,
+        "create",
+        ObjectType::User,
+        Some(view.id),
+        None,
+        Some(snapshot(&view)),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 #[derive(Deserialize)]
@@ -146,9 +158,11 @@ pub struct UpdateUser {
     password: Option<String>,
 }
 
+/// Changes a user. A new password or a deactivation also ends every token
+/// and session the user holds.
 pub async fn update(
     State(state): State<AppState>,
-    _: SuperAdmin,
+    SuperAdmin(actor): SuperAdmin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
@@ -161,6 +175,8 @@ pub async fn update(
         Some(p) => Some(hash_password_blocking(p).await),
         None => None,
     };
+    let password_changed = password_hash.is_some();
+    let before = UserView::from(state.store.get_user(id).await.map_err(not_found(id))?);
     let user = state
         .store
         .update_user(
@@ -174,16 +190,45 @@ pub async fn update(
         )
         .await
         .map_err(not_found(id))?;
-    Ok(Json(user.into()))
+    if password_changed || body.is_active == Some(false) {
+        state.store.revoke_tokens(id).await.map_err(not_found(id))?;
+    }
+    let view = UserView::from(user);
+    let mut after = snapshot(&view);
+    if password_changed {
+        after["passwordChanged"] = true.into();
+    }
+    audit::record(
+        &state,
+        &actor,
+        "update",
+        ObjectType::User,
+        Some(id),
+        Some(snapshot(&before)),
+        Some(after),
+    )
+    .await;
+    Ok(Json(view))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    _: SuperAdmin,
+    SuperAdmin(actor): SuperAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("user", &id)?;
+    let before = UserView::from(state.store.get_user(id).await.map_err(not_found(id))?);
     state.store.delete_user(id).await.map_err(not_found(id))?;
+    audit::record(
+        &state,
+        &actor,
+        "delete",
+        ObjectType::User,
+        Some(id),
+        Some(snapshot(&before)),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,6 +13,7 @@ use crate::domain::Invalid;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{parse_json, read_body};
+use crate::http::metrics::Way;
 use crate::ingest::{exotel, twilio};
 
 fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
@@ -70,8 +71,12 @@ pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<St
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
     }
-    let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(refused)?;
+    let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(|e| {
+        state.metrics.rejected(Way::WebhookExotel, 1);
+        refused(e)
+    })?;
     state.webhooks.merge(call).await?;
+    state.metrics.ingested(Way::WebhookExotel, 1);
     Ok(StatusCode::OK)
 }
 
@@ -98,11 +103,16 @@ pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<St
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let ok = given.is_some_and(|g| twilio::verify_signature(token.expose(), &url, &params, &g));
     if !ok {
+        state.metrics.rejected(Way::WebhookTwilio, 1);
         return Err(ApiError::Forbidden(
             "missing or wrong X-Twilio-Signature".into(),
         ));
     }
-    let call = twilio::call_from_callback(&params, &state.ingest).map_err(refused)?;
+    let call = twilio::call_from_callback(&params, &state.ingest).map_err(|e| {
+        state.metrics.rejected(Way::WebhookTwilio, 1);
+        refused(e)
+    })?;
     state.webhooks.merge(call).await?;
+    state.metrics.ingested(Way::WebhookTwilio, 1);
     Ok(StatusCode::OK)
 }
