@@ -398,7 +398,7 @@ both! {
         assert_eq!(u["isActive"], true);
 
         // A deactivated second super_admin does not count.
-        let (second, second_token) = app.user("second@example.com", "super_admin", &[]).await;
+        let (second, _) = app.user("second@example.com", "super_admin", &[]).await;
         let (s, b) = app.put(&format!("/api/users/{second}"), json!({"isActive": false})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let (s, b) = app.put(&format!("/api/users/{me_id}"), json!({"isActive": false})).await;
