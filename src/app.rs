@@ -173,3 +173,29 @@ async fn bootstrap_admin(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_origins() {
+        let ok = parse_origins(&[
+            " https://ops.example.com/ ".into(),
+            "http://localhost:5173".into(),
+            "".into(),
+        ])
+        .unwrap();
+        assert_eq!(ok, ["https://ops.example.com", "http://localhost:5173"]);
+        for bad in [
+            "*",
+            "ops.example.com",
+            "https://ops.example.com/path",
+            "https://*.example.com",
+            "ftp://ops.example.com",
+            "https://",
+        ] {
+            assert!(parse_origins(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}
