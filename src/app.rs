@@ -103,8 +103,11 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
 pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdmin>), StartError> {
     let resolved = resolve(settings)?;
     let mut store = store::open(&settings.database_url).await?;
+    let mut metrics = crate::http::metrics::Metrics::default();
     if settings.cache {
-        store = Arc::new(store::CachedStore::wrap(store, &settings.database_url).await?);
+        let cached = store::CachedStore::wrap(store, &settings.database_url).await?;
+        metrics.register_cache(&cached.stats);
+        store = Arc::new(cached);
     }
     let secret = auth::load_or_create_secret(
         settings.jwt_secret().as_ref(),
@@ -133,7 +136,7 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
             .map(auth::Secret::new),
         public_url: settings.public_url.clone().filter(|u| !u.is_empty()),
         cors_origins: resolved.cors_origins,
-        metrics: Default::default(),
+        metrics,
         metrics_access: resolved.metrics_access,
     });
     Ok((state, admin))

@@ -161,6 +161,20 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Counts the analytics cache's hits and misses.
+    pub fn register_cache(&mut self, stats: &crate::store::cached::CacheStats) {
+        self.registry.register(
+            "linewise_cache_hits",
+            "Analytics answers served from the cache",
+            stats.hits.clone(),
+        );
+        self.registry.register(
+            "linewise_cache_misses",
+            "Analytics answers the cache did not hold",
+            stats.misses.clone(),
+        );
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

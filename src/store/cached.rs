@@ -25,11 +25,11 @@ pub const CHANNEL: &str = "linewise_changes";
 
 type Entry = Arc<dyn Any + Send + Sync>;
 
-/// Cache hits and misses since start, for operators.
-#[derive(Debug, Default)]
+/// Cache hits and misses since start, for operators (`/metrics`).
+#[derive(Debug, Default, Clone)]
 pub struct CacheStats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
+    pub hits: prometheus_client::metrics::counter::Counter,
+    pub misses: prometheus_client::metrics::counter::Counter,
 }
 
 pub struct CachedStore {
@@ -38,7 +38,7 @@ pub struct CachedStore {
     version: Arc<AtomicU64>,
     /// PostgreSQL: where writes are announced to the other nodes.
     notify: Option<sqlx::PgPool>,
-    pub stats: Arc<CacheStats>,
+    pub stats: CacheStats,
 }
 
 impl CachedStore {
@@ -108,10 +108,10 @@ impl CachedStore {
             .get(&key)
             .and_then(|e| e.downcast_ref::<T>().cloned())
         {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            self.stats.hits.inc();
             return Ok(hit);
         }
-        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        self.stats.misses.inc();
         let value = load.await?;
         self.cache.insert(key, Arc::new(value.clone()));
         Ok(value)

@@ -335,9 +335,22 @@ both! {
         let (s, _) = open.get("/api/phone-numbers/12345").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
+        // The same question twice: the second answer comes from the cache.
+        for _ in 0..2 {
+            let (s, _) = open.get("/api/analytics/dashboard").await;
+            assert_eq!(s, StatusCode::OK);
+        }
         let res = open.client.get(open.url("/metrics")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         let text = res.text().await.unwrap();
+        let counter = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        };
+        assert!(counter("linewise_cache_hits_total") >= 1);
+        assert!(counter("linewise_cache_misses_total") >= 1);
         for want in [
             r#"linewise_http_requests_total{route="/api/calls",method="POST",status="200"} 1"#,
             r#"linewise_http_requests_total{route="/api/calls",method="POST",status="422"} 1"#,
