@@ -136,11 +136,10 @@ impl fmt::Display for E164 {
 /// full.
 const CACHE_MAX: usize = 50_000;
 
-type NumberCache = std::collections::HashMap<(Box<str>, country::Id), Option<E164>>;
+type Cache = std::collections::HashMap<(Box<str>, country::Id), Option<E164>>;
 
 thread_local! {
-    static CACHE: std::cell::RefCell<NumberCache> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::new());
 }
 
 fn cached(input: &str, region: Region) -> Option<E164> {
