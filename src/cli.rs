@@ -35,6 +35,11 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: crate::ingest::Format,
     },
+    /// Copy a live SQLite database to a new file, consistently, while it serves.
+    Backup {
+        /// The new file to write.
+        file: String,
+    },
     /// Fill the database with realistic demo traffic (safe to run again).
     Demo {
         /// Days of history up to today.

@@ -31,6 +31,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { file } => {
+            let store = linewise::store::open(&cli.settings.database_url).await?;
+            store.backup_to(&file).await?;
+            println!("backed up to {file}");
+            Ok(())
+        }
         Command::Demo { days } => {
             let (state, admin) = linewise::app::build(&cli.settings).await?;
             print_admin(admin);

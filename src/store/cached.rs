@@ -371,4 +371,7 @@ impl Store for CachedStore {
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
         self.inner.list_audit(q).await
     }
+    async fn backup_to(&self, path: &str) -> StoreResult<()> {
+        self.inner.backup_to(path).await
+    }
 }

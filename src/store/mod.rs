@@ -416,6 +416,11 @@ pub trait Store: Send + Sync + 'static {
     async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditRow>;
     /// Audit entries, newest first.
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
+
+    // -- operations
+    /// SQLite: writes a consistent copy of the live database to `path` (a
+    /// new file) while it keeps serving. PostgreSQL: refused (use pg_dump).
+    async fn backup_to(&self, path: &str) -> StoreResult<()>;
 }
 
 // -- the audit log (issue 7)

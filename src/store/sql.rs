@@ -1657,6 +1657,24 @@ macro_rules! store_impl {
                 Ok($crate::store::AuditRow { id, at: ts(at), entry: e.clone() })
             }
 
+            async fn backup_to(&self, path: &str) -> StoreResult<()> {
+                if self.engine() != "sqlite" {
+                    return Err(StoreError::Invalid {
+                        field: "DATABASE_URL".into(),
+                        message: "PostgreSQL databases are backed up with pg_dump".into(),
+                    });
+                }
+                if std::path::Path::new(path).exists() {
+                    return Err(StoreError::Invalid {
+                        field: "file".into(),
+                        message: format!("'{path}' already exists; name a new file"),
+                    });
+                }
+                // One read transaction: the copy is the database as of its start.
+                sqlx::query("VACUUM INTO $1").bind(path.to_string()).execute(&self.pool).await.map_err(classify)?;
+                Ok(())
+            }
+
             async fn list_audit(&self, q: &$crate::store::AuditQuery) -> StoreResult<Vec<$crate::store::AuditRow>> {
                 let mut qb = QueryBuilder::<Db>::new(
                     "SELECT id, at, actor_id, actor_email, action, object_type, object_id, before_json, after_json \
