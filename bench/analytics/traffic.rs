@@ -18,7 +18,7 @@ use linewise::store::{PhoneNumberChanges, Store, StoreResult};
 
 /// Bump when the generated data changes: cached databases are keyed on it.
 pub const GENERATOR_VERSION: u32 = 1;
-const SEED: u64 = 0x11e5_a1a1_7c5_2026;
+const SEED: u64 = 0x011e_5a1a_17c5_2026;
 /// The instant the traffic ends at: 2026-11-20T12:00:00Z (17:30 in Kolkata).
 pub const END: i64 = 1_795_176_000;
 pub const DAYS: i64 = 90;
