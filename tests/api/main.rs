@@ -9,6 +9,7 @@ mod ingest;
 mod access;
 mod auth;
 mod bad_input;
+mod bench_small;
 mod binary;
 mod browser;
 mod calls;
