@@ -264,7 +264,7 @@ async fn table_sizes(db: &mix::Naive) -> Result<BTreeMap<String, i64>, String> {
 }
 
 fn is_rollup(table: &str) -> bool {
-    table.starts_with("rollup_") || table == "callers"
+    table == "rollups" || table.starts_with("rollup_") || table == "callers"
 }
 
 struct Storage {
@@ -850,7 +850,7 @@ fn report(
                 format!("{} ({})", mb(r), st.rollup_tables.join(", ")),
                 format!("{:.1} %", r as f64 * 100.0 / st.raw.max(1) as f64),
             ),
-            None => ("none (no `rollup_*`/`callers` tables)".into(), "–".into()),
+            None => ("none (no `rollups`/`callers` tables)".into(), "–".into()),
         };
         let _ = writeln!(
             s,

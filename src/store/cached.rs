@@ -102,7 +102,8 @@ impl CachedStore {
         T: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = StoreResult<T>>,
     {
-        let key = format!("{}|{key}", self.version());
+        let version = self.version();
+        let key = format!("{version}|{key}");
         if let Some(hit) = self
             .cache
             .get(&key)
@@ -113,7 +114,11 @@ impl CachedStore {
         }
         self.stats.misses.inc();
         let value = load.await?;
-        self.cache.insert(key, Arc::new(value.clone()));
+        // A write that landed while loading may or may not be in the value:
+        // keep it only when none did.
+        if self.version() == version {
+            self.cache.insert(key, Arc::new(value.clone()));
+        }
         Ok(value)
     }
 

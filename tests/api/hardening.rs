@@ -321,7 +321,10 @@ both! {
         let (s, _) = app.get("/metrics").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
 
-        let open = spawn_configured(app.backend, |s| s.metrics = true).await.unwrap();
+        let open = spawn_configured(app.backend, |s| {
+            s.metrics = true;
+            s.cache = true;
+        }).await.unwrap();
         open.line("+918047180000", "Support", json!({})).await;
         open.calls(json!([call("m-1", "+918047180000", "completed", "2026-01-10T10:00:00Z", 10), call("m-2", "+918047180000", "completed", "2026-01-10T11:00:00Z", 10)])).await;
         let bad = json!([call("m-3", "+918047180000", "completed", "2026-01-10T10:00:00Z", 10), {"providerCallId": "m-4"}, {"providerCallId": "m-5"}]);

@@ -34,6 +34,7 @@ fn start(url: &str) -> Node {
         .env("DATABASE_URL", url)
         .env("LINEWISE_JWT_SECRET", JWT_SECRET)
         .env("LINEWISE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("LINEWISE_CACHE", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
