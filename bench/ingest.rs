@@ -117,6 +117,7 @@ async fn webhooks(
             &linewise::http::api::ingest_keys::hash_key(key),
             "lwk_bench",
             None,
+            linewise::http::audit::system("bench"),
         )
         .await
         .unwrap();

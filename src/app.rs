@@ -164,7 +164,13 @@ async fn bootstrap_admin(
     };
     let hash = auth::hash_password_blocking(password).await;
     match store
-        .create_user(&email, &hash, Role::SuperAdmin, &[])
+        .create_user(
+            &email,
+            &hash,
+            Role::SuperAdmin,
+            &[],
+            crate::http::audit::system("first-run"),
+        )
         .await
     {
         Ok(_) => Ok(Some(BootstrapAdmin {

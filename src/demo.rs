@@ -25,6 +25,9 @@ struct Line {
     flows: &'static [&'static str],
 }
 
+/// The demo data's changes, as the audit log names them.
+const DEMO: crate::store::Audit<'static> = crate::http::audit::system("demo");
+
 const FLOWS: &[(&str, &str)] = &[
     ("231", "Support menu"),
     ("232", "Sales menu"),
@@ -116,7 +119,7 @@ pub async fn fill(store: &dyn Store, days: u32, now: Timestamp) -> Result<DemoRe
             metadata: Some(l.metadata.clone()),
             number: None,
         };
-        let (row, _) = store.upsert_phone_number(l.number, changes).await?;
+        let (row, _) = store.upsert_phone_number(l.number, changes, DEMO).await?;
         ids.push(row.id);
     }
     let groups = [
@@ -131,10 +134,10 @@ pub async fn fill(store: &dyn Store, days: u32, now: Timestamp) -> Result<DemoRe
     for (name, desc, members) in &groups {
         match existing.iter().find(|g| g.name == *name) {
             Some(g) => {
-                store.add_group_members(g.id, members).await?;
+                store.add_group_members(g.id, members, DEMO).await?;
             }
             None => {
-                store.create_group(name, Some(desc), members).await?;
+                store.create_group(name, Some(desc), members, DEMO).await?;
             }
         }
     }

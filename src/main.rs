@@ -68,7 +68,13 @@ async fn main() -> anyhow::Result<()> {
             let hash = linewise::auth::hash_password_blocking(password).await;
             let user = state
                 .store
-                .create_user(&email, &hash, role, &[])
+                .create_user(
+                    &email,
+                    &hash,
+                    role,
+                    &[],
+                    linewise::http::audit::system("cli"),
+                )
                 .await
                 .context("creating the user")?;
             println!("created {} ({}) with id {}", user.email, user.role, user.id);

@@ -104,7 +104,13 @@ pub async fn register_lines(store: &dyn Store) -> StoreResult<()> {
             })),
             ..Default::default()
         };
-        let (row, _) = store.upsert_phone_number(number.as_str(), changes).await?;
+        let (row, _) = store
+            .upsert_phone_number(
+                number.as_str(),
+                changes,
+                linewise::http::audit::system("bench"),
+            )
+            .await?;
         ids.push(row.id);
     }
     let existing = store.list_groups().await?;
@@ -113,7 +119,14 @@ pub async fn register_lines(store: &dyn Store) -> StoreResult<()> {
             continue;
         }
         let member_ids: Vec<i64> = members.iter().map(|&i| ids[i]).collect();
-        store.create_group(name, None, &member_ids).await?;
+        store
+            .create_group(
+                name,
+                None,
+                &member_ids,
+                linewise::http::audit::system("bench"),
+            )
+            .await?;
     }
     Ok(())
 }

@@ -1,19 +1,17 @@
-//! Writing the audit log: one entry per change to a line, group, user or
-//! ingest key, naming who made it and the object before and after.
+//! What the audit log records: one entry per change to a line, group,
+//! user or ingest key, naming who made it and the object before and after.
 //!
-//! Entries are written just after the change commits, not inside its
-//! transaction: the store's write methods take no actor, and threading one
-//! through every one of them would rewrite the store. So this is best
-//! effort: a failed write is logged as an error and the change stands.
-//! Snapshots are the API's own views, which never carry a password hash or
-//! an ingest key or its hash.
+//! The store writes each entry in the change's own transaction (see
+//! [`crate::store::Audit`]); this module says who the actor is and how the
+//! objects look. Snapshots are the API's own views, which never carry a
+//! password hash or an ingest key or its hash.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::api::{ingest_keys::KeyView, phone_numbers::PhoneNumberView, users::UserView};
 use super::extract::AuthUser;
-use crate::store::{GroupRow, NewAuditEntry};
+use crate::store::{Audit, AuditViews, GroupRow, IngestKeyRow, PhoneNumberRow, UserRow};
 
 /// The kinds of object the log covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,41 +41,44 @@ impl ObjectType {
 }
 
 /// An API view as a JSON snapshot.
-pub fn snapshot<T: Serialize>(view: &T) -> Value {
+fn snapshot<T: Serialize>(view: &T) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
-/// A group with all its members (the API view narrows them to the viewer's lines).
-pub fn group_snapshot(g: &GroupRow) -> Value {
-    json!({"id": g.id, "name": g.name, "description": g.description, "phoneNumberIds": g.phone_number_ids})
+/// The API's views, as the audit log keeps them.
+pub struct ApiViews;
+
+impl AuditViews for ApiViews {
+    fn phone_number(&self, row: &PhoneNumberRow) -> Value {
+        snapshot(&PhoneNumberView::from(row.clone()))
+    }
+    /// A group with all its members (the API view narrows them to the viewer's lines).
+    fn group(&self, g: &GroupRow) -> Value {
+        json!({"id": g.id, "name": g.name, "description": g.description, "phoneNumberIds": g.phone_number_ids})
+    }
+    fn user(&self, row: &UserRow) -> Value {
+        snapshot(&UserView::from(row.clone()))
+    }
+    fn ingest_key(&self, row: &IngestKeyRow) -> Value {
+        snapshot(&KeyView::from(row.clone()))
+    }
 }
 
-/// Records that `actor` did `action` to an object.
-pub async fn record(
-    state: &AppState,
-    actor: &AuthUser,
-    action: &str,
-    object_type: ObjectType,
-    object_id: Option<i64>,
-    before: Option<Value>,
-    after: Option<Value>,
-) {
-    let entry = NewAuditEntry {
+/// A change made by a signed-in user.
+pub fn by(actor: &AuthUser) -> Audit<'_> {
+    Audit {
         actor_id: Some(actor.id),
-        actor_email: Some(actor.email.clone()),
-        action: action.into(),
-        object_type: object_type.as_str().into(),
-        object_id,
-        before,
-        after,
-    };
-    if let Err(e) = state.store.record_audit(&entry).await {
-        tracing::error!(
-            cause = %e,
-            action,
-            object_type = object_type.as_str(),
-            object_id,
-            "the audit log entry was not written"
-        );
+        actor_email: Some(&actor.email),
+        views: &ApiViews,
+    }
+}
+
+/// A change made by linewise itself or its command line (`cli`, `demo`,
+/// `first-run`), with no signed-in user.
+pub const fn system(what: &'static str) -> Audit<'static> {
+    Audit {
+        actor_id: None,
+        actor_email: Some(what),
+        views: &ApiViews,
     }
 }

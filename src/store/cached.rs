@@ -170,23 +170,25 @@ impl Store for CachedStore {
         &self,
         number: &str,
         changes: PhoneNumberChanges,
+        audit: Audit<'_>,
     ) -> StoreResult<(PhoneNumberRow, bool)> {
-        let r = self.inner.upsert_phone_number(number, changes).await;
+        let r = self.inner.upsert_phone_number(number, changes, audit).await;
         self.changed(r).await
     }
     async fn update_phone_numbers(
         &self,
         updates: Vec<(i64, PhoneNumberChanges)>,
+        audit: Audit<'_>,
     ) -> StoreResult<Vec<PhoneNumberRow>> {
-        let r = self.inner.update_phone_numbers(updates).await;
+        let r = self.inner.update_phone_numbers(updates, audit).await;
         self.changed(r).await
     }
-    async fn delete_phone_number(&self, id: i64) -> StoreResult<()> {
-        let r = self.inner.delete_phone_number(id).await;
+    async fn delete_phone_number(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
+        let r = self.inner.delete_phone_number(id, audit).await;
         self.changed(r).await
     }
-    async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)> {
-        let r = self.inner.discover_phone_numbers().await;
+    async fn discover_phone_numbers(&self, audit: Audit<'_>) -> StoreResult<(u64, u64)> {
+        let r = self.inner.discover_phone_numbers(audit).await;
         self.changed(r).await
     }
 
@@ -201,27 +203,49 @@ impl Store for CachedStore {
         name: &str,
         description: Option<&str>,
         phone_number_ids: &[i64],
+        audit: Audit<'_>,
     ) -> StoreResult<GroupRow> {
         let r = self
             .inner
-            .create_group(name, description, phone_number_ids)
+            .create_group(name, description, phone_number_ids, audit)
             .await;
         self.changed(r).await
     }
-    async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow> {
-        let r = self.inner.update_group(id, changes).await;
+    async fn update_group(
+        &self,
+        id: i64,
+        changes: GroupChanges,
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow> {
+        let r = self.inner.update_group(id, changes, audit).await;
         self.changed(r).await
     }
-    async fn delete_group(&self, id: i64) -> StoreResult<()> {
-        let r = self.inner.delete_group(id).await;
+    async fn delete_group(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
+        let r = self.inner.delete_group(id, audit).await;
         self.changed(r).await
     }
-    async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow> {
-        let r = self.inner.add_group_members(id, phone_number_ids).await;
+    async fn add_group_members(
+        &self,
+        id: i64,
+        phone_number_ids: &[i64],
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow> {
+        let r = self
+            .inner
+            .add_group_members(id, phone_number_ids, audit)
+            .await;
         self.changed(r).await
     }
-    async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow> {
-        let r = self.inner.remove_group_member(id, phone_number_id).await;
+    async fn remove_group_member(
+        &self,
+        id: i64,
+        phone_number_id: i64,
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow> {
+        let r = self
+            .inner
+            .remove_group_member(id, phone_number_id, audit)
+            .await;
         self.changed(r).await
     }
 
@@ -327,16 +351,22 @@ impl Store for CachedStore {
         password_hash: &str,
         role: Role,
         phone_number_ids: &[i64],
+        audit: Audit<'_>,
     ) -> StoreResult<UserRow> {
         self.inner
-            .create_user(email, password_hash, role, phone_number_ids)
+            .create_user(email, password_hash, role, phone_number_ids, audit)
             .await
     }
-    async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow> {
-        self.inner.update_user(id, changes).await
+    async fn update_user(
+        &self,
+        id: i64,
+        changes: UserChanges,
+        audit: Audit<'_>,
+    ) -> StoreResult<UserRow> {
+        self.inner.update_user(id, changes, audit).await
     }
-    async fn delete_user(&self, id: i64) -> StoreResult<()> {
-        self.inner.delete_user(id).await
+    async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
+        self.inner.delete_user(id, audit).await
     }
 
     async fn create_ingest_key(
@@ -345,16 +375,17 @@ impl Store for CachedStore {
         key_hash: &str,
         prefix: &str,
         created_by: Option<i64>,
+        audit: Audit<'_>,
     ) -> StoreResult<IngestKeyRow> {
         self.inner
-            .create_ingest_key(name, key_hash, prefix, created_by)
+            .create_ingest_key(name, key_hash, prefix, created_by, audit)
             .await
     }
     async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>> {
         self.inner.list_ingest_keys().await
     }
-    async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow> {
-        self.inner.revoke_ingest_key(id).await
+    async fn revoke_ingest_key(&self, id: i64, audit: Audit<'_>) -> StoreResult<IngestKeyRow> {
+        self.inner.revoke_ingest_key(id, audit).await
     }
     async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>> {
         self.inner.find_ingest_key(key_hash).await
@@ -366,12 +397,6 @@ impl Store for CachedStore {
 
     async fn token_version(&self, user_id: i64) -> StoreResult<i64> {
         self.inner.token_version(user_id).await
-    }
-    async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64> {
-        self.inner.revoke_tokens(user_id).await
-    }
-    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditRow> {
-        self.inner.record_audit(entry).await
     }
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
         self.inner.list_audit(q).await

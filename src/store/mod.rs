@@ -288,19 +288,25 @@ pub trait Store: Send + Sync + 'static {
     async fn primary_phone_number(&self) -> StoreResult<Option<PhoneNumberRow>>;
     /// Creates the line for `number` or updates the given fields of the
     /// existing one. Returns the row and whether it was created.
+    ///
+    /// Like every write to lines, groups, users and ingest keys below, it
+    /// records the change in the audit log in its own transaction (see [`Audit`]).
     async fn upsert_phone_number(
         &self,
         number: &str,
         changes: PhoneNumberChanges,
+        audit: Audit<'_>,
     ) -> StoreResult<(PhoneNumberRow, bool)>;
+    /// All or nothing; NotFound when any id is unknown.
     async fn update_phone_numbers(
         &self,
         updates: Vec<(i64, PhoneNumberChanges)>,
+        audit: Audit<'_>,
     ) -> StoreResult<Vec<PhoneNumberRow>>;
-    async fn delete_phone_number(&self, id: i64) -> StoreResult<()>;
+    async fn delete_phone_number(&self, id: i64, audit: Audit<'_>) -> StoreResult<()>;
     /// Registers every business number seen in calls that is not registered.
     /// Returns `(discovered, total registered after)`.
-    async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)>;
+    async fn discover_phone_numbers(&self, audit: Audit<'_>) -> StoreResult<(u64, u64)>;
 
     // -- groups
     async fn list_groups(&self) -> StoreResult<Vec<GroupRow>>;
@@ -310,11 +316,27 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         description: Option<&str>,
         phone_number_ids: &[i64],
+        audit: Audit<'_>,
     ) -> StoreResult<GroupRow>;
-    async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow>;
-    async fn delete_group(&self, id: i64) -> StoreResult<()>;
-    async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow>;
-    async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow>;
+    async fn update_group(
+        &self,
+        id: i64,
+        changes: GroupChanges,
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow>;
+    async fn delete_group(&self, id: i64, audit: Audit<'_>) -> StoreResult<()>;
+    async fn add_group_members(
+        &self,
+        id: i64,
+        phone_number_ids: &[i64],
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow>;
+    async fn remove_group_member(
+        &self,
+        id: i64,
+        phone_number_id: i64,
+        audit: Audit<'_>,
+    ) -> StoreResult<GroupRow>;
 
     // -- calls
     /// Stores a batch in one transaction, idempotent on `(provider, providerCallId)`.
@@ -384,9 +406,17 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         role: Role,
         phone_number_ids: &[i64],
+        audit: Audit<'_>,
     ) -> StoreResult<UserRow>;
-    async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow>;
-    async fn delete_user(&self, id: i64) -> StoreResult<()>;
+    /// A new password or a deactivation also ends every token and session
+    /// the user holds, in the same transaction.
+    async fn update_user(
+        &self,
+        id: i64,
+        changes: UserChanges,
+        audit: Audit<'_>,
+    ) -> StoreResult<UserRow>;
+    async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()>;
 
     // -- ingest keys
     async fn create_ingest_key(
@@ -395,10 +425,12 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &str,
         prefix: &str,
         created_by: Option<i64>,
+        audit: Audit<'_>,
     ) -> StoreResult<IngestKeyRow>;
     async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>>;
-    /// Marks a key revoked (idempotent); NotFound for an unknown id.
-    async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow>;
+    /// Marks a key revoked (idempotent: a repeat records nothing); NotFound
+    /// for an unknown id.
+    async fn revoke_ingest_key(&self, id: i64, audit: Audit<'_>) -> StoreResult<IngestKeyRow>;
     /// The live (not revoked) key with this hash.
     async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>>;
 
@@ -410,10 +442,6 @@ pub trait Store: Send + Sync + 'static {
     /// The user's token version; a token carrying another one is void.
     /// NotFound for an unknown user.
     async fn token_version(&self, user_id: i64) -> StoreResult<i64>;
-    /// Voids every token and session the user holds; returns the new version.
-    async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64>;
-    /// Appends one entry to the audit log.
-    async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditRow>;
     /// Audit entries, newest first.
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
 
@@ -424,6 +452,29 @@ pub trait Store: Send + Sync + 'static {
 }
 
 // -- the audit log (issue 7)
+
+/// Who makes a change. Every write to lines, groups, users and ingest keys
+/// takes one and appends the change to the audit log inside its own
+/// transaction, so a change and its entry commit together or not at all,
+/// and `before` is read under the same lock as the change.
+#[derive(Clone, Copy)]
+pub struct Audit<'a> {
+    pub actor_id: Option<i64>,
+    /// The actor's email, or what made the change (`cli`, `demo`).
+    pub actor_email: Option<&'a str>,
+    /// How stored rows look in the log.
+    pub views: &'a dyn AuditViews,
+}
+
+/// The snapshots the audit log keeps of each kind of object: the API's own
+/// views (implemented by the HTTP layer), which never carry a password hash
+/// or an ingest key or its hash.
+pub trait AuditViews: Send + Sync {
+    fn phone_number(&self, row: &PhoneNumberRow) -> Value;
+    fn group(&self, row: &GroupRow) -> Value;
+    fn user(&self, row: &UserRow) -> Value;
+    fn ingest_key(&self, row: &IngestKeyRow) -> Value;
+}
 
 /// One change to record: who made it, what it was, and the object before
 /// and after (API views, never password or key hashes).

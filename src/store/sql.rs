@@ -109,7 +109,7 @@ macro_rules! store_impl {
         use $crate::store::rollup::{self, CallerIds, Delta, Dim, Fact, Key};
         use $crate::store::{
             CallColumn, CallCounts, CallQuery, CallRow, FlowCounts, SlotCounts, GroupChanges, GroupRow, IngestKeyRow,
-            LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
+            Audit, LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
             StoreResult, UpsertOutcome, UserChanges, UserRow,
         };
 
@@ -667,6 +667,46 @@ macro_rules! store_impl {
             Ok(())
         }
 
+        /// An ingest key, locked for update on PostgreSQL.
+        async fn key_in(tx: &mut Tx, id: i64) -> StoreResult<IngestKeyRow> {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE id = $1{}", $lock_row);
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(classify)?
+                .ok_or(StoreError::NotFound)?;
+            key_row(&row)
+        }
+
+        /// Appends one change to the audit log, inside the change's transaction.
+        async fn audit_in(
+            tx: &mut Tx,
+            audit: Audit<'_>,
+            action: &str,
+            object_type: &str,
+            object_id: i64,
+            before: Option<serde_json::Value>,
+            after: Option<serde_json::Value>,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor_id, actor_email, action, object_type, object_id, before_json, after_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(now_secs())
+            .bind(audit.actor_id)
+            .bind(audit.actor_email)
+            .bind(action)
+            .bind(object_type)
+            .bind(object_id)
+            .bind(before.as_ref().map(|v| v.to_string()))
+            .bind(after.as_ref().map(|v| v.to_string()))
+            .execute(&mut **tx)
+            .await
+            .map_err(classify)?;
+            Ok(())
+        }
+
         async fn user_in(tx: &mut Tx, id: i64) -> StoreResult<UserRow> {
             let row = sqlx::query(
                 "SELECT id, email, password_hash, role, is_active, created_at FROM users WHERE id = $1",
@@ -929,6 +969,7 @@ macro_rules! store_impl {
                 &self,
                 number: &str,
                 mut changes: PhoneNumberChanges,
+                audit: Audit<'_>,
             ) -> StoreResult<(PhoneNumberRow, bool)> {
                 let mut tx = begin_write(&self.pool).await?;
                 changes.number = None;
@@ -943,8 +984,8 @@ macro_rules! store_impl {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(classify)?;
-                let (id, created) = match inserted {
-                    Some(id) => (id, true),
+                let (id, before) = match inserted {
+                    Some(id) => (id, None),
                     None => {
                         let sql = format!("SELECT id FROM phone_numbers WHERE number = $1{}", $lock_row);
                         let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
@@ -952,10 +993,14 @@ macro_rules! store_impl {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(classify)?;
-                        (id, false)
+                        (id, Some(line_in(&mut tx, id).await?))
                     }
                 };
                 let row = apply_line_changes(&mut tx, id, changes).await?;
+                let created = before.is_none();
+                let action = if created { "create" } else { "update" };
+                let before = before.map(|b| audit.views.phone_number(&b));
+                audit_in(&mut tx, audit, action, "phone_number", id, before, Some(audit.views.phone_number(&row))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok((row, created))
             }
@@ -963,51 +1008,60 @@ macro_rules! store_impl {
             async fn update_phone_numbers(
                 &self,
                 updates: Vec<(i64, PhoneNumberChanges)>,
+                audit: Audit<'_>,
             ) -> StoreResult<Vec<PhoneNumberRow>> {
                 let mut tx = begin_write(&self.pool).await?;
-                let mut ids = Vec::with_capacity(updates.len());
+                let mut befores = Vec::with_capacity(updates.len());
                 for (id, changes) in updates {
-                    ids.push(id);
+                    befores.push(line_in(&mut tx, id).await?);
                     apply_line_changes(&mut tx, id, changes).await?;
                 }
                 // Read back after every change, so a later primary shows in earlier rows.
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    out.push(line_in(&mut tx, id).await?);
+                let mut out = Vec::with_capacity(befores.len());
+                for before in befores {
+                    let row = line_in(&mut tx, before.id).await?;
+                    let (b, a) = (audit.views.phone_number(&before), audit.views.phone_number(&row));
+                    audit_in(&mut tx, audit, "update", "phone_number", row.id, Some(b), Some(a)).await?;
+                    out.push(row);
                 }
                 tx.commit().await.map_err(classify)?;
                 Ok(out)
             }
 
-            async fn delete_phone_number(&self, id: i64) -> StoreResult<()> {
-                let done = sqlx::query("DELETE FROM phone_numbers WHERE id = $1")
+            async fn delete_phone_number(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let before = line_in(&mut tx, id).await?;
+                sqlx::query("DELETE FROM phone_numbers WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                audit_in(&mut tx, audit, "delete", "phone_number", id, Some(audit.views.phone_number(&before)), None).await?;
+                tx.commit().await.map_err(classify)?;
                 Ok(())
             }
 
-            async fn discover_phone_numbers(&self) -> StoreResult<(u64, u64)> {
+            async fn discover_phone_numbers(&self, audit: Audit<'_>) -> StoreResult<(u64, u64)> {
                 let mut tx = begin_write(&self.pool).await?;
-                let done = sqlx::query(
+                let ids: Vec<i64> = sqlx::query_scalar(
                     "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
                      SELECT DISTINCT c.phone_number, 'exophone', TRUE, FALSE, '{}', '{}', $1, $1 FROM calls c \
-                     WHERE NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.number = c.phone_number)",
+                     WHERE NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.number = c.phone_number) RETURNING id",
                 )
                 .bind(now_secs())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(classify)?;
+                for &id in &ids {
+                    let row = line_in(&mut tx, id).await?;
+                    audit_in(&mut tx, audit, "discover", "phone_number", id, None, Some(audit.views.phone_number(&row))).await?;
+                }
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM phone_numbers")
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(classify)?;
                 tx.commit().await.map_err(classify)?;
-                Ok((done.rows_affected(), total as u64))
+                Ok((ids.len() as u64, total as u64))
             }
 
             async fn list_groups(&self) -> StoreResult<Vec<GroupRow>> {
@@ -1054,6 +1108,7 @@ macro_rules! store_impl {
                 name: &str,
                 description: Option<&str>,
                 phone_number_ids: &[i64],
+                audit: Audit<'_>,
             ) -> StoreResult<GroupRow> {
                 let mut tx = begin_write(&self.pool).await?;
                 let id: i64 = sqlx::query_scalar(
@@ -1070,13 +1125,14 @@ macro_rules! store_impl {
                 })?;
                 set_members(&mut tx, id, phone_number_ids, true).await?;
                 let g = group_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "create", "group", id, None, Some(audit.views.group(&g))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(g)
             }
 
-            async fn update_group(&self, id: i64, changes: GroupChanges) -> StoreResult<GroupRow> {
+            async fn update_group(&self, id: i64, changes: GroupChanges, audit: Audit<'_>) -> StoreResult<GroupRow> {
                 let mut tx = begin_write(&self.pool).await?;
-                group_in(&mut tx, id).await?;
+                let before = group_in(&mut tx, id).await?;
                 if let Some(name) = &changes.name {
                     sqlx::query("UPDATE phone_number_groups SET name = $1 WHERE id = $2")
                         .bind(name)
@@ -1100,34 +1156,37 @@ macro_rules! store_impl {
                     set_members(&mut tx, id, ids, true).await?;
                 }
                 let g = group_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "update", "group", id, Some(audit.views.group(&before)), Some(audit.views.group(&g))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(g)
             }
 
-            async fn delete_group(&self, id: i64) -> StoreResult<()> {
-                let done = sqlx::query("DELETE FROM phone_number_groups WHERE id = $1")
+            async fn delete_group(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
+                let mut tx = begin_write(&self.pool).await?;
+                let before = group_in(&mut tx, id).await?;
+                sqlx::query("DELETE FROM phone_number_groups WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                audit_in(&mut tx, audit, "delete", "group", id, Some(audit.views.group(&before)), None).await?;
+                tx.commit().await.map_err(classify)?;
                 Ok(())
             }
 
-            async fn add_group_members(&self, id: i64, phone_number_ids: &[i64]) -> StoreResult<GroupRow> {
+            async fn add_group_members(&self, id: i64, phone_number_ids: &[i64], audit: Audit<'_>) -> StoreResult<GroupRow> {
                 let mut tx = begin_write(&self.pool).await?;
-                group_in(&mut tx, id).await?;
+                let before = group_in(&mut tx, id).await?;
                 set_members(&mut tx, id, phone_number_ids, false).await?;
                 let g = group_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "add_members", "group", id, Some(audit.views.group(&before)), Some(audit.views.group(&g))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(g)
             }
 
-            async fn remove_group_member(&self, id: i64, phone_number_id: i64) -> StoreResult<GroupRow> {
+            async fn remove_group_member(&self, id: i64, phone_number_id: i64, audit: Audit<'_>) -> StoreResult<GroupRow> {
                 let mut tx = begin_write(&self.pool).await?;
-                group_in(&mut tx, id).await?;
+                let before = group_in(&mut tx, id).await?;
                 let done = sqlx::query("DELETE FROM phone_number_group_members WHERE group_id = $1 AND phone_number_id = $2")
                     .bind(id)
                     .bind(phone_number_id)
@@ -1138,6 +1197,7 @@ macro_rules! store_impl {
                     return Err(StoreError::NotFound);
                 }
                 let g = group_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "remove_member", "group", id, Some(audit.views.group(&before)), Some(audit.views.group(&g))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(g)
             }
@@ -1475,6 +1535,7 @@ macro_rules! store_impl {
                 password_hash: &str,
                 role: Role,
                 phone_number_ids: &[i64],
+                audit: Audit<'_>,
             ) -> StoreResult<UserRow> {
                 let mut tx = begin_write(&self.pool).await?;
                 let id: i64 = sqlx::query_scalar(
@@ -1492,11 +1553,12 @@ macro_rules! store_impl {
                 })?;
                 set_user_lines(&mut tx, id, phone_number_ids).await?;
                 let u = user_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "create", "user", id, None, Some(audit.views.user(&u))).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(u)
             }
 
-            async fn update_user(&self, id: i64, changes: UserChanges) -> StoreResult<UserRow> {
+            async fn update_user(&self, id: i64, changes: UserChanges, audit: Audit<'_>) -> StoreResult<UserRow> {
                 let mut tx = begin_write(&self.pool).await?;
                 let target = user_in(&mut tx, id).await?;
                 let loses = changes.role.is_some_and(|r| r != Role::SuperAdmin) || changes.is_active == Some(false);
@@ -1528,12 +1590,27 @@ macro_rules! store_impl {
                 if let Some(ids) = &changes.phone_number_ids {
                     set_user_lines(&mut tx, id, ids).await?;
                 }
+                let password_changed = changes.password_hash.is_some();
+                if password_changed || changes.is_active == Some(false) {
+                    // Every token and session the user holds ends with this commit.
+                    sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
                 let u = user_in(&mut tx, id).await?;
+                let mut after = audit.views.user(&u);
+                if password_changed {
+                    // The log says that it changed, never what to.
+                    after["passwordChanged"] = true.into();
+                }
+                audit_in(&mut tx, audit, "update", "user", id, Some(audit.views.user(&target)), Some(after)).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(u)
             }
 
-            async fn delete_user(&self, id: i64) -> StoreResult<()> {
+            async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
                 let mut tx = begin_write(&self.pool).await?;
                 let target = user_in(&mut tx, id).await?;
                 keep_a_super_admin(&mut tx, &target, true).await?;
@@ -1542,6 +1619,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                audit_in(&mut tx, audit, "delete", "user", id, Some(audit.views.user(&target)), None).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(())
             }
@@ -1552,7 +1630,9 @@ macro_rules! store_impl {
                 key_hash: &str,
                 prefix: &str,
                 created_by: Option<i64>,
+                audit: Audit<'_>,
             ) -> StoreResult<IngestKeyRow> {
+                let mut tx = begin_write(&self.pool).await?;
                 let sql = format!(
                     "INSERT INTO ingest_keys (name, key_hash, prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
                 );
@@ -1562,10 +1642,13 @@ macro_rules! store_impl {
                     .bind(prefix)
                     .bind(created_by)
                     .bind(now_secs())
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(classify)?;
-                key_row(&row)
+                let key = key_row(&row)?;
+                audit_in(&mut tx, audit, "create", "ingest_key", key.id, None, Some(audit.views.ingest_key(&key))).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(key)
             }
 
             async fn list_ingest_keys(&self) -> StoreResult<Vec<IngestKeyRow>> {
@@ -1574,21 +1657,22 @@ macro_rules! store_impl {
                 rows.iter().map(key_row).collect()
             }
 
-            async fn revoke_ingest_key(&self, id: i64) -> StoreResult<IngestKeyRow> {
-                sqlx::query("UPDATE ingest_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            async fn revoke_ingest_key(&self, id: i64, audit: Audit<'_>) -> StoreResult<IngestKeyRow> {
+                let mut tx = begin_write(&self.pool).await?;
+                let before = key_in(&mut tx, id).await?;
+                if before.revoked_at.is_some() {
+                    return Ok(before);
+                }
+                sqlx::query("UPDATE ingest_keys SET revoked_at = $1 WHERE id = $2")
                     .bind(now_secs())
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-                let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE id = $1");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(classify)?
-                    .ok_or(StoreError::NotFound)?;
-                key_row(&row)
+                let after = key_in(&mut tx, id).await?;
+                audit_in(&mut tx, audit, "revoke", "ingest_key", id, Some(audit.views.ingest_key(&before)), Some(audit.views.ingest_key(&after))).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(after)
             }
 
             async fn find_ingest_key(&self, key_hash: &str) -> StoreResult<Option<IngestKeyRow>> {
@@ -1624,37 +1708,6 @@ macro_rules! store_impl {
                     .await
                     .map_err(classify)?
                     .ok_or(StoreError::NotFound)
-            }
-
-            async fn revoke_tokens(&self, user_id: i64) -> StoreResult<i64> {
-                sqlx::query_scalar(
-                    "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version",
-                )
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(classify)?
-                .ok_or(StoreError::NotFound)
-            }
-
-            async fn record_audit(&self, e: &$crate::store::NewAuditEntry) -> StoreResult<$crate::store::AuditRow> {
-                let at = now_secs();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO audit_log (at, actor_id, actor_email, action, object_type, object_id, before_json, after_json) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(at)
-                .bind(e.actor_id)
-                .bind(e.actor_email.clone())
-                .bind(e.action.clone())
-                .bind(e.object_type.clone())
-                .bind(e.object_id)
-                .bind(e.before.as_ref().map(|v| v.to_string()))
-                .bind(e.after.as_ref().map(|v| v.to_string()))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?;
-                Ok($crate::store::AuditRow { id, at: ts(at), entry: e.clone() })
             }
 
             async fn backup_to(&self, path: &str) -> StoreResult<()> {

@@ -205,6 +205,14 @@ both! {
 
         let all = audit(&app, "").await;
         let items = all["items"].as_array().unwrap();
+        // The oldest entry is the first super admin, made by linewise at its first start.
+        let (first_run, items) = items.split_last().unwrap();
+        assert_eq!(first_run["action"], "create", "{first_run}");
+        assert_eq!(first_run["objectType"], "user", "{first_run}");
+        assert_eq!(first_run["objectId"], admin_id, "{first_run}");
+        assert_eq!(first_run["actorId"], Value::Null, "{first_run}");
+        assert_eq!(first_run["actorEmail"], "first-run", "{first_run}");
+        assert_eq!(first_run["after"]["email"], ADMIN_EMAIL, "{first_run}");
         let seen: Vec<(String, String)> = items
             .iter()
             .map(|e| (e["objectType"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string()))
@@ -260,7 +268,7 @@ both! {
                 None => break,
             }
         }
-        let all_ids: Vec<i64> = items.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        let all_ids: Vec<i64> = all["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, all_ids);
         assert!(ids.windows(2).all(|w| w[0] > w[1]));
 
@@ -280,6 +288,53 @@ both! {
         }
         let (s, _) = app.send(Method::GET, "/api/audit", None, None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn a_change_and_its_audit_entry_commit_together_or_not_at_all(app) {
+        let line = app.line("+918047180001", "Sales", json!({})).await;
+        let (s, g) = app.post("/api/phone-number-groups", json!({"name": "North"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        let group = g["id"].as_i64().unwrap();
+        let (user, _) = app.user("atomic@example.com", "manager", &[line]).await;
+        let before = audit(&app, "?limit=500").await["items"].as_array().unwrap().len();
+
+        // With the log unwritable, every audited change fails whole.
+        app.sql("ALTER TABLE audit_log RENAME TO audit_log_away").await;
+        let (s, b) = app.put(&format!("/api/phone-numbers/{line}"), json!({"friendlyName": "Renamed"})).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
+        assert!(!b.to_string().contains("audit_log"), "SQL leaked: {b}");
+        let (s, b) = app.post("/api/phone-numbers", json!({"number": "+918047180002"})).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
+        let (s, _) = app.post(&format!("/api/phone-number-groups/{group}/members"), json!({"phoneNumberIds": [line]})).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        let (s, _) = app.delete(&format!("/api/phone-number-groups/{group}")).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        let (s, _) = app.put(&format!("/api/users/{user}"), json!({"isActive": false})).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        let (s, _) = app.post("/api/ingest-keys", json!({"name": "lost"})).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        app.sql("ALTER TABLE audit_log_away RENAME TO audit_log").await;
+
+        // Nothing of it happened.
+        let (_, l) = app.get(&format!("/api/phone-numbers/{line}")).await;
+        assert_eq!(l["friendlyName"], "Sales", "{l}");
+        let (_, lines) = app.get("/api/phone-numbers?includeInactive=true").await;
+        assert!(!lines.to_string().contains("+918047180002"), "{lines}");
+        let (s, g) = app.get(&format!("/api/phone-number-groups/{group}")).await;
+        assert_eq!(s, StatusCode::OK, "{g}");
+        assert_eq!(g["phoneNumberIds"], json!([]), "{g}");
+        let (_, u) = app.get(&format!("/api/users/{user}")).await;
+        assert_eq!(u["isActive"], true, "{u}");
+        let (_, keys) = app.get("/api/ingest-keys").await;
+        assert_eq!(keys["items"], json!([]), "{keys}");
+        assert_eq!(audit(&app, "?limit=500").await["items"].as_array().unwrap().len(), before);
+
+        // And with the log back, the same change and its entry land together.
+        let (s, _) = app.put(&format!("/api/phone-numbers/{line}"), json!({"friendlyName": "Renamed"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let e = audit(&app, &format!("?objectType=phone_number&objectId={line}&limit=1")).await;
+        assert_eq!(e["items"][0]["after"]["friendlyName"], "Renamed", "{e}");
+        assert_eq!(e["items"][0]["before"]["friendlyName"], "Sales", "{e}");
     }
 
     async fn page_forms_bulk_changes_and_discovery_are_audited_too(app) {

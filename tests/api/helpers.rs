@@ -25,6 +25,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The server's store, for checks below the API (rollups against a recount).
     pub store: std::sync::Arc<dyn linewise::store::Store>,
+    /// The server's database, for tests that must reach under the store.
+    pub database_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -112,6 +114,7 @@ pub async fn spawn_with(
     dir: Option<tempfile::TempDir>,
 ) -> TestApp {
     let (state, _) = linewise::app::build(&settings).await.expect("build app");
+    let database_url = settings.database_url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -128,6 +131,7 @@ pub async fn spawn_with(
         token: String::new(),
         backend,
         store,
+        database_url,
         _dir: dir,
     };
     app.token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -168,6 +172,27 @@ macro_rules! both {
 pub(crate) use both;
 
 impl TestApp {
+    /// Runs one statement on the server's database, under the store.
+    pub async fn sql(&self, statement: &str) {
+        let sql = sqlx::AssertSqlSafe(statement.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url)
+                    .await
+                    .expect("open SQLite");
+                sqlx::query(sql).execute(&pool).await.expect(statement);
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url)
+                    .await
+                    .expect("open PostgreSQL");
+                sqlx::query(sql).execute(&pool).await.expect(statement);
+                pool.close().await;
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

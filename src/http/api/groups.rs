@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::phone_numbers::visible_filter;
 use crate::http::AppState;
-use crate::http::audit::{self, ObjectType, group_snapshot};
+use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, AuthUser, path_id};
 use crate::store::{GroupChanges, GroupRow, StoreError};
@@ -89,18 +89,13 @@ pub async fn create(
     let name = check_name(&body.name)?;
     let g = state
         .store
-        .create_group(&name, body.description.as_deref(), &body.phone_number_ids)
+        .create_group(
+            &name,
+            body.description.as_deref(),
+            &body.phone_number_ids,
+            audit::by(&user),
+        )
         .await?;
-    audit::record(
-        &state,
-        &user,
-        "create",
-        ObjectType::Group,
-        Some(g.id),
-        None,
-        Some(group_snapshot(&g)),
-    )
-    .await;
     Ok((StatusCode::CREATED, Json(view(&user, g))))
 }
 
@@ -127,7 +122,6 @@ pub async fn update(
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
     let name = body.name.as_deref().map(check_name).transpose()?;
-    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
         .update_group(
@@ -137,30 +131,11 @@ pub async fn update(
                 description: body.description,
                 phone_number_ids: body.phone_number_ids,
             },
+            audit::by(&user),
         )
         .await
         .map_err(not_found(id))?;
-    changed(&state, &user, "update", &before, &g).await;
     Ok(Json(view(&user, g)))
-}
-
-async fn changed(
-    state: &AppState,
-    actor: &AuthUser,
-    action: &str,
-    before: &GroupRow,
-    after: &GroupRow,
-) {
-    audit::record(
-        state,
-        actor,
-        action,
-        ObjectType::Group,
-        Some(after.id),
-        Some(group_snapshot(before)),
-        Some(group_snapshot(after)),
-    )
-    .await;
 }
 
 pub async fn delete(
@@ -169,18 +144,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("group", &id)?;
-    let before = state.store.get_group(id).await.map_err(not_found(id))?;
-    state.store.delete_group(id).await.map_err(not_found(id))?;
-    audit::record(
-        &state,
-        &actor,
-        "delete",
-        ObjectType::Group,
-        Some(id),
-        Some(group_snapshot(&before)),
-        None,
-    )
-    .await;
+    state
+        .store
+        .delete_group(id, audit::by(&actor))
+        .await
+        .map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -198,13 +166,11 @@ pub async fn add_members(
     ApiJson(body): ApiJson<Members>,
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
-    let before = state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
-        .add_group_members(id, &body.phone_number_ids)
+        .add_group_members(id, &body.phone_number_ids, audit::by(&user))
         .await
         .map_err(not_found(id))?;
-    changed(&state, &user, "add_members", &before, &g).await;
     Ok(Json(view(&user, g)))
 }
 
@@ -216,15 +182,14 @@ pub async fn remove_member(
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
     let line = path_id("phone number", &line)?;
-    let before = state.store.get_group(id).await.map_err(not_found(id))?;
+    state.store.get_group(id).await.map_err(not_found(id))?;
     let g = state
         .store
-        .remove_group_member(id, line)
+        .remove_group_member(id, line, audit::by(&user))
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::NotFound(format!("group {id} has no member {line}")),
             other => other.into(),
         })?;
-    changed(&state, &user, "remove_member", &before, &g).await;
     Ok(Json(view(&user, g)))
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::random_token;
 use crate::http::AppState;
-use crate::http::audit::{self, ObjectType, snapshot};
+use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, path_id};
 use crate::store::{IngestKeyRow, StoreError};
@@ -86,18 +86,14 @@ pub async fn create(
     let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
     let row = state
         .store
-        .create_ingest_key(name, &hash_key(&key), &prefix, Some(user.id))
+        .create_ingest_key(
+            name,
+            &hash_key(&key),
+            &prefix,
+            Some(user.id),
+            audit::by(&user),
+        )
         .await?;
-    audit::record(
-        &state,
-        &user,
-        "create",
-        ObjectType::IngestKey,
-        Some(row.id),
-        None,
-        Some(snapshot(&KeyView::from(row.clone()))),
-    )
-    .await;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -125,32 +121,13 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
     let id = path_id("ingest key", &id)?;
-    let before = state
-        .store
-        .list_ingest_keys()
-        .await?
-        .into_iter()
-        .find(|k| k.id == id);
     let row = state
         .store
-        .revoke_ingest_key(id)
+        .revoke_ingest_key(id, audit::by(&actor))
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::NotFound(format!("no ingest key has id {id}")),
             other => other.into(),
         })?;
-    let view = KeyView::from(row);
-    if before.as_ref().is_some_and(|b| b.revoked_at.is_none()) {
-        audit::record(
-            &state,
-            &actor,
-            "revoke",
-            ObjectType::IngestKey,
-            Some(id),
-            before.map(|b| snapshot(&KeyView::from(b))),
-            Some(snapshot(&view)),
-        )
-        .await;
-    }
-    Ok(Json(view))
+    Ok(Json(KeyView::from(row)))
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::domain::{E164, Invalid, Region};
 use crate::http::AppState;
 use crate::http::access::{may_see, visible_ids};
-use crate::http::audit::{self, ObjectType, snapshot};
+use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, ApiJson, AuthUser, QueryPairs, path_id};
 use crate::store::{PhoneNumberChanges, PhoneNumberRow, StoreError};
@@ -283,40 +283,16 @@ pub async fn upsert(
     }
     let changes = body.into_changes(state.region).map_err(first)?;
     let number = changes.number.clone().expect("checked above");
-    let before = state
+    let (row, created) = state
         .store
-        .list_phone_numbers(true)
-        .await?
-        .into_iter()
-        .find(|r| r.number == number);
-    let (row, created) = state.store.upsert_phone_number(&number, changes).await?;
-    let (status, action) = if created {
-        (StatusCode::CREATED, "create")
+        .upsert_phone_number(&number, changes, audit::by(&actor))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
     } else {
-        (StatusCode::OK, "update")
+        StatusCode::OK
     };
-    let view = PhoneNumberView::from(row);
-    line_changed(&state, &actor, action, before, &view).await;
-    Ok((status, Json(view)))
-}
-
-async fn line_changed(
-    state: &AppState,
-    actor: &AuthUser,
-    action: &str,
-    before: Option<PhoneNumberRow>,
-    after: &PhoneNumberView,
-) {
-    audit::record(
-        state,
-        actor,
-        action,
-        ObjectType::PhoneNumber,
-        Some(after.id),
-        before.map(|b| snapshot(&PhoneNumberView::from(b))),
-        Some(snapshot(after)),
-    )
-    .await;
+    Ok((status, Json(PhoneNumberView::from(row))))
 }
 
 /// `PUT /api/phone-numbers/:id`: changes only the given fields.
@@ -328,19 +304,12 @@ pub async fn update(
 ) -> ApiResult<Json<PhoneNumberView>> {
     let id = path_id("phone number", &id)?;
     let changes = body.into_changes(state.region).map_err(first)?;
-    let before = state
-        .store
-        .get_phone_number(id)
-        .await
-        .map_err(not_found(id))?;
     let mut rows = state
         .store
-        .update_phone_numbers(vec![(id, changes)])
+        .update_phone_numbers(vec![(id, changes)], audit::by(&actor))
         .await
         .map_err(not_found(id))?;
-    let view = PhoneNumberView::from(rows.remove(0));
-    line_changed(&state, &actor, "update", Some(before), &view).await;
-    Ok(Json(view))
+    Ok(Json(PhoneNumberView::from(rows.remove(0))))
 }
 
 /// `DELETE /api/phone-numbers/:id`: 204; the line's call records stay.
@@ -350,26 +319,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("phone number", &id)?;
-    let before = state
-        .store
-        .get_phone_number(id)
-        .await
-        .map_err(not_found(id))?;
     state
         .store
-        .delete_phone_number(id)
+        .delete_phone_number(id, audit::by(&actor))
         .await
         .map_err(not_found(id))?;
-    audit::record(
-        &state,
-        &actor,
-        "delete",
-        ObjectType::PhoneNumber,
-        Some(id),
-        Some(snapshot(&PhoneNumberView::from(before))),
-        None,
-    )
-    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -379,22 +333,10 @@ pub async fn discover(
     State(state): State<AppState>,
     Admin(actor): Admin,
 ) -> ApiResult<Json<Value>> {
-    let known: std::collections::HashSet<i64> = state
+    let (discovered, total) = state
         .store
-        .list_phone_numbers(true)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    let (discovered, total) = state.store.discover_phone_numbers().await?;
-    if discovered > 0 {
-        for row in state.store.list_phone_numbers(true).await? {
-            if !known.contains(&row.id) {
-                let view = PhoneNumberView::from(row);
-                line_changed(&state, &actor, "discover", None, &view).await;
-            }
-        }
-    }
+        .discover_phone_numbers(audit::by(&actor))
+        .await?;
     Ok(Json(json!({"discovered": discovered, "total": total})))
 }
 
@@ -417,17 +359,17 @@ pub async fn bulk(
     if items.len() > 1000 {
         return Err(ApiError::invalid("", "at most 1000 items at once"));
     }
-    let mut known: std::collections::HashMap<i64, PhoneNumberRow> = state
+    let known: std::collections::HashSet<i64> = state
         .store
         .list_phone_numbers(true)
         .await?
         .into_iter()
-        .map(|r| (r.id, r))
+        .map(|r| r.id)
         .collect();
     let mut issues = Vec::new();
     let mut updates = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        if !known.contains_key(&item.id) {
+        if !known.contains(&item.id) {
             issues.push(ItemIssue {
                 index,
                 field: "id".into(),
@@ -452,11 +394,18 @@ pub async fn bulk(
             details: issues,
         });
     }
-    let rows = state.store.update_phone_numbers(updates).await?;
+    // A line deleted since the check above makes the whole batch a 404.
+    let rows = state
+        .store
+        .update_phone_numbers(updates, audit::by(&actor))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::NotFound("a phone number in the batch no longer exists".into())
+            }
+            other => other.into(),
+        })?;
     let items: Vec<PhoneNumberView> = rows.into_iter().map(Into::into).collect();
-    for view in &items {
-        line_changed(&state, &actor, "update", known.remove(&view.id), view).await;
-    }
     Ok(Json(json!({"updated": items.len(), "items": items})))
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::auth::{MIN_PASSWORD_LEN, hash_password_blocking};
 use crate::domain::{Invalid, Role};
 use crate::http::AppState;
-use crate::http::audit::{self, ObjectType, snapshot};
+use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, SuperAdmin, path_id};
 use crate::store::{UserChanges, UserRow};
@@ -132,21 +132,16 @@ pub async fn create(
     let hash = hash_password_blocking(body.password).await;
     let user = state
         .store
-        .create_user(&email, &hash, role, &body.phone_number_ids)
+        .create_user(
+            &email,
+            &hash,
+            role,
+            &body.phone_number_ids,
+            audit::by(&actor),
+        )
         .await?;
     tracing::info!(user = user.id, role = %role, "user created");
-    let view = UserView::from(user);
-    audit::record(
-        &state,
-        &actor,
-        "create",
-        ObjectType::User,
-        Some(view.id),
-        None,
-        Some(snapshot(&view)),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
 
 #[derive(Deserialize)]
@@ -175,8 +170,6 @@ pub async fn update(
         Some(p) => Some(hash_password_blocking(p).await),
         None => None,
     };
-    let password_changed = password_hash.is_some();
-    let before = UserView::from(state.store.get_user(id).await.map_err(not_found(id))?);
     let user = state
         .store
         .update_user(
@@ -187,28 +180,11 @@ pub async fn update(
                 phone_number_ids: body.phone_number_ids,
                 password_hash,
             },
+            audit::by(&actor),
         )
         .await
         .map_err(not_found(id))?;
-    if password_changed || body.is_active == Some(false) {
-        state.store.revoke_tokens(id).await.map_err(not_found(id))?;
-    }
-    let view = UserView::from(user);
-    let mut after = snapshot(&view);
-    if password_changed {
-        after["passwordChanged"] = true.into();
-    }
-    audit::record(
-        &state,
-        &actor,
-        "update",
-        ObjectType::User,
-        Some(id),
-        Some(snapshot(&before)),
-        Some(after),
-    )
-    .await;
-    Ok(Json(view))
+    Ok(Json(UserView::from(user)))
 }
 
 pub async fn delete(
@@ -217,18 +193,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id("user", &id)?;
-    let before = UserView::from(state.store.get_user(id).await.map_err(not_found(id))?);
-    state.store.delete_user(id).await.map_err(not_found(id))?;
-    audit::record(
-        &state,
-        &actor,
-        "delete",
-        ObjectType::User,
-        Some(id),
-        Some(snapshot(&before)),
-        None,
-    )
-    .await;
+    state
+        .store
+        .delete_user(id, audit::by(&actor))
+        .await
+        .map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
