@@ -11,6 +11,9 @@ pub mod period;
 pub mod phone;
 pub mod role;
 
+#[cfg(test)]
+mod proptests;
+
 pub use call::{CallDirection, CallStatus, NewCall, Provider};
 pub use filter::LineFilter;
 pub use period::{Period, parse_timezone};

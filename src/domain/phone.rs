@@ -85,6 +85,11 @@ impl E164 {
             candidates.push(format!("+{digits}"));
             if let Some(rest) = digits.strip_prefix('0') {
                 candidates.push(format!("+{rest}"));
+            } else if let Some(m) = phonenumber::metadata::DATABASE.by_id(region.0.as_ref()) {
+                // A bare national number that starts with the country code
+                // (the Indian mobile 91000 12345): the library's region parse
+                // takes its '91' for the country code and finds too few digits.
+                candidates.push(format!("+{}{digits}", m.country_code()));
             }
         }
         for c in candidates {
@@ -307,6 +312,9 @@ mod tests {
             assert_eq!(p(s).as_deref(), Ok("+919876543210"), "input {s:?}");
         }
         assert_eq!(p("08041234567").as_deref(), Ok("+918041234567"));
+        // A mobile that starts with the country code, written bare (found by proptest).
+        assert_eq!(p("9100012345").as_deref(), Ok("+919100012345"));
+        assert_eq!(p("919100012345").as_deref(), Ok("+919100012345"));
         assert_eq!(p("+1 212 555 0182").as_deref(), Ok("+12125550182"));
     }
 
