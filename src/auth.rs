@@ -165,12 +165,13 @@ impl TokenKeys {
     }
 
     /// Whom a valid token names; `None` for anything else (another key,
-    /// another algorithm, `alg: none`, expired, not yet valid, wrong issuer
-    /// or audience). Whether its version is still current is the caller's
-    /// check, against the store.
+    /// another algorithm, `alg: none`, a `typ` other than `JWT`, expired,
+    /// not yet valid, wrong issuer or audience). Whether its version is
+    /// still current is the caller's check, against the store.
     pub fn verify(&self, token: &str) -> Option<TokenSubject> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        if data.header.alg != Algorithm::HS256 {
+        // RFC 8725 §3.11: only a token typed as ours is one.
+        if data.header.alg != Algorithm::HS256 || data.header.typ.as_deref() != Some("JWT") {
             return None;
         }
         Some(TokenSubject {

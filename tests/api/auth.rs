@@ -191,6 +191,14 @@ both! {
         c["sub"] = json!("admin");
         bad.push(("a sub that is not an id", sign(Algorithm::HS256, JWT_SECRET, &c)));
 
+        // Explicit typing (RFC 8725 §3.11): a token must say it is a JWT.
+        for (what, typ) in [("no typ", None), ("typ at+jwt", Some("at+jwt")), ("typ JWS", Some("JWS"))] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = typ.map(str::to_string);
+            let token = jsonwebtoken::encode(&header, &claims(id), &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
+            bad.push((what, token));
+        }
+
         // alg: none, built by hand with an empty signature.
         let payload = b64(&claims(id));
         bad.push(("alg none", format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})))));
