@@ -301,6 +301,26 @@ both! {
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
     }
 
+    async fn one_address_spraying_many_accounts_is_limited_too(app) {
+        // Two wrong guesses each at many accounts: no account reaches its own
+        // limit, but the address reaches its limit of fifty failures.
+        let max = linewise::http::api::auth::MAX_FAILURES_PER_CLIENT as usize;
+        let guesses: Vec<Value> = (0..max + 10)
+            .map(|i| json!({"email": format!("user{}@example.com", i / 2), "password": format!("spray-{i}")}))
+            .collect();
+        let statuses = at_once(&app, guesses.len(), Method::POST, "/api/auth/login", None, guesses).await;
+        let tried = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+        let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+        assert_eq!((tried, limited), (max, 10), "{statuses:?}");
+        // From this address even the right password now waits.
+        let res = login_res(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers().get("retry-after").is_some());
+        // Tokens already issued still work.
+        let (s, _) = app.get("/api/auth/me").await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
     async fn a_few_failures_then_a_success_do_not_lock(app) {
         for _ in 0..9 {
             let (s, _) = login_status(&app, ADMIN_EMAIL, "nope-nope-nope").await;
