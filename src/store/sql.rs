@@ -544,15 +544,19 @@ macro_rules! store_impl {
             }
         }
 
-        async fn line_in(tx: &mut Tx, id: i64) -> StoreResult<PhoneNumberRow> {
-            let sql = format!("SELECT {LINE_COLUMNS} FROM phone_numbers WHERE id = $1");
+        /// The one row `sql` selects by the id `$1`, read by `map`; NotFound when there is none.
+        async fn row_in<T>(tx: &mut Tx, sql: String, id: i64, map: fn(&DbRow) -> StoreResult<T>) -> StoreResult<T> {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(classify)?
                 .ok_or(StoreError::NotFound)?;
-            line_row(&row)
+            map(&row)
+        }
+
+        async fn line_in(tx: &mut Tx, id: i64) -> StoreResult<PhoneNumberRow> {
+            row_in(tx, format!("SELECT {LINE_COLUMNS} FROM phone_numbers WHERE id = $1"), id, line_row).await
         }
 
         /// Checks that every id names a line, so a bad id is a clear 422.
@@ -669,14 +673,7 @@ macro_rules! store_impl {
 
         /// An ingest key, locked for update on PostgreSQL.
         async fn key_in(tx: &mut Tx, id: i64) -> StoreResult<IngestKeyRow> {
-            let sql = format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE id = $1{}", $lock_row);
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(classify)?
-                .ok_or(StoreError::NotFound)?;
-            key_row(&row)
+            row_in(tx, format!("SELECT {KEY_COLUMNS} FROM ingest_keys WHERE id = $1{}", $lock_row), id, key_row).await
         }
 
         /// Appends one change to the audit log, inside the change's transaction.
