@@ -183,6 +183,8 @@ both! {
     async fn unknown_fields_are_422_naming_them(app) {
         let id = app.line("+918047180000", "Head office", json!({})).await;
         let put = format!("/api/phone-numbers/{id}");
+        let (_, me) = app.get("/api/auth/me").await;
+        let admin = format!("/api/users/{}", me["id"]);
         let cases: Vec<(Method, &str, Value, &str)> = vec![
             (Method::POST, "/api/phone-numbers", json!({"number": "+919876543210", "colour": "red"}), "colour"),
             (Method::POST, "/api/phone-numbers", json!({"number": "+919876543210", "friendly_name": "snake"}), "friendly_name"),
@@ -194,6 +196,18 @@ both! {
                 json!({"email": "new@example.com", "password": "a-long-enough-password", "role": "agent", "isAdmin": true}),
                 "isAdmin",
             ),
+            // Read-only fields are refused too, never silently set (mass assignment).
+            (Method::PUT, &put, json!({"id": 999}), "id"),
+            (Method::PUT, &put, json!({"friendlyName": "ok", "createdAt": "2020-01-01T00:00:00Z"}), "createdAt"),
+            (Method::PUT, &put, json!({"updatedAt": "2020-01-01T00:00:00Z"}), "updatedAt"),
+            (Method::PUT, &admin, json!({"passwordHash": "$argon2id$v=19$m=8,t=1,p=1$AAAA$AAAA"}), "passwordHash"),
+            (Method::PUT, &admin, json!({"email": "taken-over@example.com"}), "email"),
+            (Method::PUT, &admin, json!({"tokenVersion": 0}), "tokenVersion"),
+            (Method::POST, "/api/phone-number-groups", json!({"name": "G", "id": 1}), "id"),
+            (Method::POST, "/api/ingest-keys", json!({"name": "k", "key": "lwk_chosen-by-the-caller"}), "key"),
+            (Method::POST, "/api/ingest-keys", json!({"name": "k", "revokedAt": null}), "revokedAt"),
+            (Method::POST, "/api/calls", patched(good_call(), "id", json!(1)), "id"),
+            (Method::POST, "/api/calls", patched(good_call(), "createdAt", json!("2020-01-01T00:00:00Z")), "createdAt"),
             (Method::POST, "/api/calls", patched(good_call(), "colour", json!("red")), "colour"),
             (Method::POST, "/api/calls", json!([good_call(), patched(good_call(), "callerName", json!("x"))]), "callerName"),
         ];
@@ -207,7 +221,14 @@ both! {
         assert_eq!(lines.as_array().unwrap().len(), 1, "{lines}");
         let (_, users) = app.get("/api/users").await;
         assert_eq!(users["items"].as_array().unwrap().len(), 1, "{users}");
+        assert_eq!(users["items"][0]["email"], ADMIN_EMAIL, "{users}");
+        let (_, groups) = app.get("/api/phone-number-groups").await;
+        assert_eq!(groups.to_string().contains("\"G\""), false, "{groups}");
+        let (_, keys) = app.get("/api/ingest-keys").await;
+        assert_eq!(keys["items"], json!([]), "{keys}");
         assert!(stored_calls(&app).await.is_empty());
+        // The admin's password still works: the hash was not replaced.
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     }
 
     async fn invalid_phone_numbers_are_422_naming_field_and_value(app) {
