@@ -19,6 +19,7 @@ mod hardening;
 mod nodes;
 mod oracle;
 mod phone_numbers;
+mod process;
 mod roles;
 mod rollups;
 mod views;
