@@ -14,6 +14,7 @@ mod binary;
 mod browser;
 mod calls;
 mod dashboard;
+mod faults;
 mod groups;
 mod hardening;
 mod nodes;
