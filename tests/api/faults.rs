@@ -407,8 +407,7 @@ const RECOVER_WITHIN: Duration = Duration::from_secs(20);
 /// database answer 503 with Retry-After, promptly, and say nothing of SQL;
 /// once it is back, the same process answers again by itself and stores
 /// what it acknowledges.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_outage_answers_503_and_recovers_without_a_restart() {
+async fn an_outage_answers_503_then_recovers(cache: bool) {
     let Some((url, _)) = fresh_database(Backend::Postgres).await else {
         eprintln!("PostgreSQL suite not configured (LINEWISE_TEST_POSTGRES_URL); skipped");
         return;
@@ -433,6 +432,21 @@ async fn postgres_outage_answers_503_and_recovers_without_a_restart() {
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
+    let dashboard = format!("{base}/api/analytics/dashboard?from=2026-03-01&to=2026-03-31");
+    let calls = |client: reqwest::Client, token: String, url: String| async move {
+        let res = client.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["calls"]
+            .as_i64()
+            .unwrap()
+    };
+    // Asked twice: with the cache on, the second answer is from memory.
+    for _ in 0..2 {
+        assert_eq!(
+            calls(client.clone(), token.clone(), dashboard.clone()).await,
+            BATCH as i64
+        );
+    }
 
     proxy.cut();
     // Every kind of request that needs the database, at once.
@@ -499,7 +513,7 @@ async fn postgres_outage_answers_503_and_recovers_without_a_restart() {
         );
         slowest = slowest.max(took);
     }
-    eprintln!("PostgreSQL down: every probe answered 503 within {slowest:?}");
+    eprintln!("PostgreSQL down (cache {cache}): every probe answered 503 within {slowest:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     proxy.restore();
@@ -537,15 +551,11 @@ async fn postgres_outage_answers_503_and_recovers_without_a_restart() {
         .await
         .unwrap();
     assert_eq!(status, 200, "callback after the outage: {body}");
-    let res = client
-        .get(format!(
-            "{base}/api/analytics/dashboard?from=2026-03-01&to=2026-03-31"
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    // Nothing from before the outage is served: the new calls are counted.
+    assert_eq!(
+        calls(client.clone(), token.clone(), dashboard.clone()).await,
+        2 * BATCH as i64 + 1
+    );
     assert!(
         server.try_status().is_none(),
         "the server exited during the outage"
@@ -695,5 +705,93 @@ async fn sqlite_concurrent_writers_never_see_database_is_locked() {
         &missing[..missing.len().min(5)]
     );
     assert_eq!(ids.len(), IMPORTED + 32 * 4 * BATCH + 16 * 10);
+    assert!(store.rollup_drift().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_answers_503_and_recovers_without_a_restart() {
+    an_outage_answers_503_then_recovers(false).await;
+}
+
+/// The same with the analytics cache on: its change listener loses its
+/// connection too, and a failed write must not wait to announce itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_with_the_cache_on_answers_503_and_recovers() {
+    an_outage_answers_503_then_recovers(true).await;
+}
+
+/// PostgreSQL ending linewise's sessions (as it does on a fast shutdown or
+/// a restart: "terminating connection due to administrator command") while
+/// requests are in flight: each is answered 200 or 503, never 500, and
+/// whatever was acknowledged is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_terminated_mid_request_answer_503_not_500() {
+    let Some((url, _)) = fresh_database(Backend::Postgres).await else {
+        eprintln!("PostgreSQL suite not configured (LINEWISE_TEST_POSTGRES_URL); skipped");
+        return;
+    };
+    // Our sessions carry a name of their own, so that only they are ended.
+    let app_name = format!("lw_term_{}", std::process::id());
+    let named = format!("{url}&application_name={app_name}");
+    let env = [
+        ("LINEWISE_JWT_SECRET", JWT_SECRET),
+        ("LINEWISE_LOG", "warn"),
+    ];
+    let server = Server::start(&named, &[], &env);
+    let client = reqwest::Client::new();
+    let token = server.login().await;
+    let key = ingest_key(&client, &server.base, &token).await;
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut clients = JoinSet::new();
+    start_clients(&mut clients, &server.base, &token, &key, &stop, &ledger);
+    let mut ended = 0;
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&app_name)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        ended += n;
+    }
+    stop.store(true, Ordering::SeqCst);
+    join_within(clients, Duration::from_secs(30)).await;
+    assert!(ended > 0, "no session was ended");
+
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
+    let not_503: Vec<&(u16, String)> = ledger.other.iter().filter(|(s, _)| *s != 503).collect();
+    assert!(
+        not_503.is_empty(),
+        "answers other than 2xx or 503 while sessions were ended: {:?}",
+        &not_503[..not_503.len().min(3)]
+    );
+    eprintln!(
+        "{ended} sessions ended; {} batches and {} callbacks acknowledged, {} answered 503",
+        ledger.batches_acked.len(),
+        ledger.callbacks_acked.len(),
+        ledger.other.len()
+    );
+    // Still serving, and nothing acknowledged is missing.
+    let (status, body) = post_batch(&client, &server.base, &token, &batch("after", 5))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let store = linewise::store::open(&url).await.unwrap();
+    let ids = stored_ids(store.as_ref()).await;
+    for prefix in &ledger.batches_acked {
+        assert!(
+            ids.contains(&format!("{prefix}-0"))
+                && ids.contains(&format!("{prefix}-{}", BATCH - 1)),
+            "{prefix}"
+        );
+    }
+    for sid in &ledger.callbacks_acked {
+        assert!(ids.contains(sid), "{sid}");
+    }
     assert!(store.rollup_drift().await.unwrap().is_empty());
 }
