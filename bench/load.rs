@@ -304,13 +304,13 @@ async fn client_loop(
                     .checked_sub(jiff::Span::new().days(days))
                     .unwrap();
                 let path = match route {
-                    Route::DashboardAdmin | Route::DashboardAgent => "dashboard",
-                    _ => "timeseries",
+                    Route::DashboardAdmin | Route::DashboardAgent => "dashboard?",
+                    _ => "timeseries?interval=day&",
                 };
                 (
                     client
                         .get(format!(
-                            "{base}/api/analytics/{path}?from={from}&to=2026-10-30&tz=Asia/Kolkata&interval=day"
+                            "{base}/api/analytics/{path}from={from}&to=2026-10-30&tz=Asia/Kolkata"
                         ))
                         .bearer_auth(&token),
                     vec![],
@@ -466,6 +466,10 @@ fn main() {
     let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
     let fivexx = samples.iter().filter(|s| s.status >= 500).count();
     let failed = samples.iter().filter(|s| s.status == 0).count();
+    let refused = samples
+        .iter()
+        .filter(|s| s.status != 0 && s.status < 500 && !(200..300).contains(&s.status))
+        .count();
     let logs_text = std::fs::read_to_string(&logs).unwrap_or_default();
     let locked = logs_text.matches("locked").count();
 
@@ -521,5 +525,6 @@ fn main() {
     }
     assert_eq!(lost, 0, "acknowledged calls lost");
     assert_eq!(fivexx, 0, "5xx answers");
+    assert_eq!(refused, 0, "4xx answers: the bench's requests are wrong");
     assert!(drift.is_empty(), "rollups differ from a recount: {drift:?}");
 }

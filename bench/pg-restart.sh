@@ -7,8 +7,12 @@
 # 200 again (the same process: it is not restarted), and whether every
 # acknowledged callback is stored.
 #
-#   bench/pg-restart.sh            (as root or postgres; not run in CI: it
+#   bench/pg-restart.sh [DOWN]     (as root or postgres; not run in CI: it
 #                                   restarts the PostgreSQL that tests share)
+#
+# With DOWN (seconds), the cluster is stopped, left down that long, then
+# started, instead of `restart`: an outage longer than linewise's 5 s wait
+# for a connection, so requests are answered 503 meanwhile.
 #
 # Needs psql, pg_ctlcluster, curl, python3 and a built linewise
 # (target/release, else target/debug). Talks only to 127.0.0.1.
@@ -44,7 +48,8 @@ KEY=$(curl -sf "http://127.0.0.1:$PORT/api/ingest-keys" -H "authorization: Beare
   -H 'content-type: application/json' -d '{"name":"pg-restart"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
-PORT=$PORT TOKEN=$TOKEN KEY=$KEY CLUSTER=$CLUSTER URL=$URL SERVER=$SERVER python3 - <<'PY'
+STATUS=0
+if DOWN=${1:-0} PORT=$PORT TOKEN=$TOKEN KEY=$KEY CLUSTER=$CLUSTER URL=$URL SERVER=$SERVER python3 - <<'PY'
 import collections, os, subprocess, threading, time, urllib.error, urllib.request
 
 base = f"http://127.0.0.1:{os.environ['PORT']}"
@@ -98,8 +103,17 @@ threads += [threading.Thread(target=reads) for _ in range(2)]
 for th in threads:
     th.start()
 time.sleep(BEFORE)
+down = float(os.environ["DOWN"])
+ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main"]
 t0 = time.monotonic()
-subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True)
+if down > 0:
+    subprocess.run(ctl + ["stop"], check=True)
+    time.sleep(down)
+    t_start = time.monotonic()
+    subprocess.run(ctl + ["start"], check=True)
+else:
+    t_start = t0
+    subprocess.run(ctl + ["restart"], check=True)
 t1 = time.monotonic()
 while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
     time.sleep(0.05)
@@ -109,19 +123,21 @@ stop.set()
 for th in threads:
     th.join()
 
-print(f"pg_ctlcluster restart took {t1 - t0:.2f}s; pg_isready {t_ready - t0:.2f}s after the restart began")
+what = f"stop, {down:g} s down, start" if down > 0 else "restart"
+print(f"pg_ctlcluster {what} took {t1 - t0:.2f}s; pg_isready {t_ready - t0:.2f}s after it began")
 by = collections.defaultdict(collections.Counter)
 for _, route, s, _ in log:
     by[route][s] += 1
 for route, c in sorted(by.items()):
     print(f"{route}: " + ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(c.items())))
-bad = [(t, r, s) for t, r, s, _ in log if not 200 <= s < 300]
+# Times are when the answer came (request start + latency).
+bad = [(t + ms / 1000, r, s) for t, r, s, ms in log if not 200 <= s < 300]
 if bad:
     first, last = min(t for t, _, _ in bad), max(t for t, _, _ in bad)
-    print(f"non-2xx from {first - t0:+.2f}s to {last - t0:+.2f}s (relative to the restart's start)")
-    recovered = min((t for t, _, s, _ in log if t > last and 200 <= s < 300), default=None)
+    print(f"non-2xx answers from {first - t0:+.2f}s to {last - t0:+.2f}s (relative to the stop/restart)")
+    recovered = min((t + ms / 1000 for t, _, s, ms in log if t + ms / 1000 > last and 200 <= s < 300), default=None)
     if recovered is not None:
-        print(f"first 2xx after the outage: {recovered - t_ready:+.2f}s after pg_isready")
+        print(f"first 2xx answer after the last non-2xx: {recovered - t_start:+.2f}s after the cluster was started")
     print("statuses during the outage: " + ", ".join(f"{s or 'no answer'}: {n}"
           for s, n in sorted(collections.Counter(s for _, _, s in bad).items())))
 else:
@@ -140,4 +156,7 @@ print(f"5xx other than 503: {fivehundred}")
 if lost or not alive or fivehundred:
     raise SystemExit(1)
 PY
-echo "server log lines mentioning the outage: $(grep -c -i 'unavailable' "$DIR/server.log" || true)"
+then :; else STATUS=1; fi
+echo "server log: $(grep -c -i 'database unavailable' "$DIR/server.log" || true) lines 'database unavailable'; errors (5xx causes):"
+grep 'request failed' "$DIR/server.log" | head -5 || true
+exit $STATUS
