@@ -49,6 +49,9 @@ impl CachedStore {
         let notify = if inner.engine() == "postgres" {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
+                // An announcement waits no longer than this for a connection
+                // while the database is down (see `changed`).
+                .acquire_timeout(std::time::Duration::from_secs(2))
                 .connect(url)
                 .await
                 .map_err(sql::classify)?;
@@ -125,7 +128,9 @@ impl CachedStore {
     /// After a write: drop this node's answers and tell the others.
     async fn changed<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
         self.version.fetch_add(1, Ordering::SeqCst);
-        if let Some(pool) = &self.notify {
+        // A failed write changed nothing to announce; while the database is
+        // down, announcing would only delay its 503.
+        if let (Some(pool), true) = (&self.notify, result.is_ok()) {
             // The write has committed either way; a lost notification only
             // costs other nodes freshness until their listener reconnects.
             if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")

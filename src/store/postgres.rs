@@ -20,7 +20,9 @@ impl PostgresStore {
             .map_err(|e| super::StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // While the database is unreachable a request waits this long
+            // (sqlx retries the connection) before it is answered 503.
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .map_err(super::sql::classify)?;

@@ -20,6 +20,16 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
         }
+        // PostgreSQL ending the session (57P01 admin_shutdown on a fast
+        // shutdown or restart, 57P02, 57P03 cannot_connect_now) or the
+        // connection failing (class 08): the database is going away or not
+        // yet back, not a bug.
+        sqlx::Error::Database(d)
+            if d.code()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict("a record with that value already exists".into())
         }

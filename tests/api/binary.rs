@@ -1,21 +1,11 @@
 //! The real `linewise` binary: `--help`, `serve --demo`, `user add`, `demo`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linewise"));
-    // Start from a clean environment for our settings.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LINEWISE_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::helpers::ADMIN_PASSWORD as PASSWORD;
+use crate::process::{Server, bin};
 
 #[test]
 fn help_lists_every_setting() {
@@ -49,31 +39,15 @@ fn help_lists_every_setting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_runs_the_product_with_demo_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("linewise.db");
-    let mut child = bin()
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut password, mut base) = (None, None);
-    let start = Instant::now();
-    while base.is_none() && start.elapsed() < Duration::from_secs(120) {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.split("password: ").nth(1) {
-            password = rest.split_whitespace().next().map(str::to_string);
-        }
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.split_whitespace().next().map(str::to_string);
-        }
-    }
-    let (password, base) = (
-        password.expect("first admin's password printed"),
-        base.expect("address printed"),
-    );
+    let mut server = Server::sqlite(&["--demo"], &[("LINEWISE_ADMIN_PASSWORD", "")]);
+    let password = server
+        .printed
+        .iter()
+        .find_map(|line| line.split("password: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("first admin's password printed")
+        .to_string();
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let login: Value = client
         .post(format!("{base}/api/auth/login"))
@@ -128,11 +102,12 @@ async fn serve_demo_runs_the_product_with_demo_data() {
             .unwrap(),
     );
     assert_eq!(groups["items"].as_array().unwrap().len(), 2);
-    let _ = child.kill();
-    let _ = child.wait();
+    server.sigterm();
+    server.wait();
+    let db = server.dir().join("linewise.db");
 
     // The secret is kept beside the database, private to its owner.
-    let secret = dir.path().join("linewise.db.jwt-secret");
+    let secret = server.dir().join("linewise.db.jwt-secret");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
@@ -170,93 +145,12 @@ async fn serve_demo_runs_the_product_with_demo_data() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
 }
 
-/// A `linewise serve` on a fresh SQLite file: its stderr (the logs) goes to
-/// a file, read once the process has stopped.
-struct Server {
-    child: std::process::Child,
-    base: String,
-    logs: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-const PASSWORD: &str = "binary-admin-password";
-
-fn start_server(env: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("stderr.log");
-    let mut cmd = bin();
-    cmd.args(["serve", "--bind", "127.0.0.1:0"])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("linewise.db").display()),
-        )
-        .env("LINEWISE_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&logs).unwrap()));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    Server {
-        child,
-        base,
-        logs,
-        _dir: dir,
-    }
-}
-
-impl Server {
-    async fn login(&self) -> String {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&json!({"email": "admin@localhost", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["accessToken"].as_str().expect("a token").to_string()
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM failed");
-    }
-
-    /// Waits for the process to end (at most 30 s) and returns its exit status.
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!("the server did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_logs_are_json_lines_without_phone_numbers_or_tokens() {
-    let mut server = start_server(&[("LINEWISE_LOG_FORMAT", "json"), ("LINEWISE_LOG", "info")]);
+    let mut server = Server::sqlite(
+        &[],
+        &[("LINEWISE_LOG_FORMAT", "json"), ("LINEWISE_LOG", "info")],
+    );
     let token = server.login().await;
     let client = reqwest::Client::new();
     let base = &server.base;
@@ -308,7 +202,7 @@ async fn request_logs_are_json_lines_without_phone_numbers_or_tokens() {
     server.sigterm();
     assert!(server.wait().success());
 
-    let logs = std::fs::read_to_string(&server.logs).unwrap();
+    let logs = server.log_text();
     for secret in [
         number,
         key,
@@ -345,7 +239,7 @@ async fn request_logs_are_json_lines_without_phone_numbers_or_tokens() {
 async fn sigterm_lets_a_request_in_flight_finish_then_exits_cleanly() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut server = start_server(&[]);
+    let mut server = Server::sqlite(&[], &[]);
     let token = server.login().await;
     let calls: Vec<Value> = (0..10_000)
         .map(|i| {

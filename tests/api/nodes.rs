@@ -2,57 +2,22 @@
 //! analytics answers, and a call written through one is in the other's
 //! answers as soon as its change notification arrives (LISTEN/NOTIFY).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, Backend, JWT_SECRET, fresh_database};
-
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{Backend, JWT_SECRET, fresh_database};
+use crate::process::Server as Node;
 
 fn start(url: &str) -> Node {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linewise"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LINEWISE_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    let mut child = c
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("DATABASE_URL", url)
-        .env("LINEWISE_JWT_SECRET", JWT_SECRET)
-        .env("LINEWISE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("LINEWISE_CACHE", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let base = rest.split_whitespace().next().unwrap().to_string();
-            // Keep draining stdout so the node never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return Node { child, base };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the node did not start");
+    Node::start(
+        url,
+        &[],
+        &[
+            ("LINEWISE_JWT_SECRET", JWT_SECRET),
+            ("LINEWISE_CACHE", "true"),
+        ],
+    )
 }
 
 async fn calls(client: &reqwest::Client, node: &Node, token: &str) -> i64 {
@@ -112,16 +77,7 @@ async fn a_write_through_one_node_empties_the_other_nodes_cache() {
     let a = start(&url);
     let b = start(&url);
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/auth/login", a.base))
-        .json(&json!({"email": "admin@localhost", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["accessToken"].as_str().expect("a token").to_string();
+    let token = a.login().await;
 
     // Both nodes cache the empty answer.
     for node in [&a, &b] {
