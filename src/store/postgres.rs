@@ -11,6 +11,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Caller ids already committed, for the rollups' bitmaps.
     callers: super::rollup::CallerIds,
+    /// None: PostgreSQL queues writers itself, row by row.
+    write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl PostgresStore {
@@ -30,6 +32,7 @@ impl PostgresStore {
         PostgresStore {
             pool,
             callers: Default::default(),
+            write_turns: None,
         }
         .prepare()
         .await

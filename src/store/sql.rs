@@ -238,6 +238,24 @@ macro_rules! store_impl {
             pool.begin_with($begin_write).await.map_err(classify)
         }
 
+        impl $store {
+            /// Waits for this process's turn to write, first come first
+            /// served (see `write_turns`).
+            async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+                match &self.write_turns {
+                    Some(m) => Some(m.clone().lock_owned().await),
+                    None => None,
+                }
+            }
+
+            /// A write transaction, begun in this writer's turn; keep the
+            /// turn until the transaction ends.
+            async fn begin_writing(&self) -> StoreResult<(Option<tokio::sync::OwnedMutexGuard<()>>, Tx)> {
+                let turn = self.write_turn().await;
+                Ok((turn, begin_write(&self.pool).await?))
+            }
+        }
+
         /// PostgreSQL writers run concurrently: rollup rows are claimed
         /// (created empty) before they are read for update.
         const CLAIM_ROWS: bool = !$lock_row.is_empty();
@@ -978,7 +996,7 @@ macro_rules! store_impl {
                 mut changes: PhoneNumberChanges,
                 audit: Audit<'_>,
             ) -> StoreResult<(PhoneNumberRow, bool)> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 changes.number = None;
                 // Claim the number first, so two requests for the same new
                 // number make one row: the second waits, then updates it.
@@ -1017,7 +1035,7 @@ macro_rules! store_impl {
                 updates: Vec<(i64, PhoneNumberChanges)>,
                 audit: Audit<'_>,
             ) -> StoreResult<Vec<PhoneNumberRow>> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let mut befores = Vec::with_capacity(updates.len());
                 for (id, changes) in updates {
                     befores.push(line_in(&mut tx, id).await?);
@@ -1036,7 +1054,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_phone_number(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = line_in(&mut tx, id).await?;
                 sqlx::query("DELETE FROM phone_numbers WHERE id = $1")
                     .bind(id)
@@ -1049,7 +1067,7 @@ macro_rules! store_impl {
             }
 
             async fn discover_phone_numbers(&self, audit: Audit<'_>) -> StoreResult<(u64, u64)> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let ids: Vec<i64> = sqlx::query_scalar(
                     "INSERT INTO phone_numbers (number, type, is_active, is_primary, capabilities, metadata, created_at, updated_at) \
                      SELECT DISTINCT c.phone_number, 'exophone', TRUE, FALSE, '{}', '{}', $1, $1 FROM calls c \
@@ -1117,7 +1135,7 @@ macro_rules! store_impl {
                 phone_number_ids: &[i64],
                 audit: Audit<'_>,
             ) -> StoreResult<GroupRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO phone_number_groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id",
                 )
@@ -1138,7 +1156,7 @@ macro_rules! store_impl {
             }
 
             async fn update_group(&self, id: i64, changes: GroupChanges, audit: Audit<'_>) -> StoreResult<GroupRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = group_in(&mut tx, id).await?;
                 if let Some(name) = &changes.name {
                     sqlx::query("UPDATE phone_number_groups SET name = $1 WHERE id = $2")
@@ -1169,7 +1187,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_group(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = group_in(&mut tx, id).await?;
                 sqlx::query("DELETE FROM phone_number_groups WHERE id = $1")
                     .bind(id)
@@ -1182,7 +1200,7 @@ macro_rules! store_impl {
             }
 
             async fn add_group_members(&self, id: i64, phone_number_ids: &[i64], audit: Audit<'_>) -> StoreResult<GroupRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = group_in(&mut tx, id).await?;
                 set_members(&mut tx, id, phone_number_ids, false).await?;
                 let g = group_in(&mut tx, id).await?;
@@ -1192,7 +1210,7 @@ macro_rules! store_impl {
             }
 
             async fn remove_group_member(&self, id: i64, phone_number_id: i64, audit: Audit<'_>) -> StoreResult<GroupRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = group_in(&mut tx, id).await?;
                 let done = sqlx::query("DELETE FROM phone_number_group_members WHERE group_id = $1 AND phone_number_id = $2")
                     .bind(id)
@@ -1222,7 +1240,7 @@ macro_rules! store_impl {
                     return Ok(UpsertOutcome::default());
                 }
                 let now = now_secs();
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 let mut delta = Delta::default();
@@ -1272,7 +1290,7 @@ macro_rules! store_impl {
                     return Ok(out);
                 }
                 let now = now_secs();
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let refs: Vec<&NewCall> = calls.iter().collect();
                 ensure_flows(&mut tx, &refs).await?;
                 let mut delta = Delta::default();
@@ -1441,6 +1459,7 @@ macro_rules! store_impl {
             }
 
             async fn rebuild_rollups(&self) -> StoreResult<u64> {
+                let _turn = self.write_turn().await;
                 rebuild_all(&self.pool, &self.callers).await
             }
 
@@ -1544,7 +1563,7 @@ macro_rules! store_impl {
                 phone_number_ids: &[i64],
                 audit: Audit<'_>,
             ) -> StoreResult<UserRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO users (email, password_hash, role, is_active, created_at) VALUES ($1, $2, $3, TRUE, $4) RETURNING id",
                 )
@@ -1566,7 +1585,7 @@ macro_rules! store_impl {
             }
 
             async fn update_user(&self, id: i64, changes: UserChanges, audit: Audit<'_>) -> StoreResult<UserRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let target = user_in(&mut tx, id).await?;
                 let loses = changes.role.is_some_and(|r| r != Role::SuperAdmin) || changes.is_active == Some(false);
                 keep_a_super_admin(&mut tx, &target, loses).await?;
@@ -1618,7 +1637,7 @@ macro_rules! store_impl {
             }
 
             async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let target = user_in(&mut tx, id).await?;
                 keep_a_super_admin(&mut tx, &target, true).await?;
                 sqlx::query("DELETE FROM users WHERE id = $1")
@@ -1639,7 +1658,7 @@ macro_rules! store_impl {
                 created_by: Option<i64>,
                 audit: Audit<'_>,
             ) -> StoreResult<IngestKeyRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let sql = format!(
                     "INSERT INTO ingest_keys (name, key_hash, prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
                 );
@@ -1665,7 +1684,7 @@ macro_rules! store_impl {
             }
 
             async fn revoke_ingest_key(&self, id: i64, audit: Audit<'_>) -> StoreResult<IngestKeyRow> {
-                let mut tx = begin_write(&self.pool).await?;
+                let (_turn, mut tx) = self.begin_writing().await?;
                 let before = key_in(&mut tx, id).await?;
                 if before.revoked_at.is_some() {
                     return Ok(before);

@@ -13,6 +13,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Caller ids already committed, for the rollups' bitmaps.
     callers: super::rollup::CallerIds,
+    /// SQLite has one writer at a time. Writers of this process queue here
+    /// in arrival order; left to SQLite's busy handler, which retries with
+    /// growing sleeps, a steady writer (batch imports) starved the webhook
+    /// batcher for over a second. Other processes still meet the busy timeout.
+    write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl SqliteStore {
@@ -35,6 +40,7 @@ impl SqliteStore {
         SqliteStore {
             pool,
             callers: Default::default(),
+            write_turns: Some(Default::default()),
         }
         .prepare()
         .await
