@@ -30,7 +30,7 @@ const CHUNK: usize = 1_000;
 pub const MAX_REPORTED: usize = 1_000;
 
 /// A record that was not stored, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Rejected {
     /// `line 12` for CSV, `index 3` for JSON.
     pub position: String,
@@ -38,7 +38,7 @@ pub struct Rejected {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub read: u64,

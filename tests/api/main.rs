@@ -17,6 +17,7 @@ mod dashboard;
 mod groups;
 mod hardening;
 mod nodes;
+mod openapi;
 mod oracle;
 mod phone_numbers;
 mod roles;

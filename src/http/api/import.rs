@@ -4,13 +4,66 @@
 use axum::Json;
 use axum::extract::{Request, State};
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, QueryPairs, read_body};
 use crate::http::metrics::Way;
+use crate::http::openapi as doc;
 use crate::ingest::Format;
 use crate::ingest::import::{ImportError, ImportReport, import};
 
+/// A provider's JSON export: an object (`{"Calls": [...]}`, `{"Call": {...}}`,
+/// `{"calls": [...]}` or one call) or an array of calls.
+pub struct ImportJson;
+
+impl utoipa::PartialSchema for ImportJson {
+    fn schema() -> RefOr<Schema> {
+        let object = || ObjectBuilder::new().schema_type(Type::Object);
+        OneOfBuilder::new()
+            .item(object())
+            .item(ArrayBuilder::new().items(object()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ImportJson {}
+
+/// What `upload` reads from the query string.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The file's format.
+    #[param(pattern = "^(exotel-json|twilio-json|csv)$")]
+    pub format: String,
+}
+
+/// The file is the whole request body (not a multipart form): a JSON
+/// document for `exotel-json` and `twilio-json`, text with a header row for `csv`.
+#[utoipa::path(
+    post,
+    path = "/api/import",
+    tag = "calls",
+    params(ImportQuery),
+    request_body(
+        description = "The file, at most 32 MiB",
+        content(
+            (ImportJson = "application/json"),
+            (String = "text/csv"),
+        )
+    ),
+    responses(
+        (status = 200, description = "What was stored and what was rejected, with each rejected record's position", body = ImportReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     _: Admin,
