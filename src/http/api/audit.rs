@@ -18,22 +18,23 @@ use crate::store::AuditQuery;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
-/// What `list` reads from the query string.
+/// What `list` reads from the query string. An empty value is the same as
+/// none (the pages' filter forms send them).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct AuditQueryParams {
     /// Only changes to this kind of object.
     #[param(pattern = "^(phone_number|group|user|ingest_key)?$")]
     pub object_type: Option<String>,
-    /// Only changes to this object.
-    #[param(minimum = 1)]
-    pub object_id: Option<i64>,
+    /// Only changes to this object: a positive whole number.
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
+    pub object_id: Option<String>,
     /// 1 to 500; default 50.
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
+    #[param(pattern = "^([1-9][0-9]?|[1-4][0-9]{2}|500)?$")]
+    pub limit: Option<String>,
     /// `nextCursor` of the previous page.
-    #[param(minimum = 1)]
-    pub cursor: Option<i64>,
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
+    pub cursor: Option<String>,
 }
 
 /// One recorded change.

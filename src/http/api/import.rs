@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::{Request, State};
 
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
@@ -16,7 +18,8 @@ use crate::ingest::Format;
 use crate::ingest::import::{ImportError, ImportReport, import};
 
 /// A provider's JSON export: an object (`{"Calls": [...]}`, `{"Call": {...}}`,
-/// `{"calls": [...]}` or one call) or an array of calls.
+/// `{"calls": [...]}` or one call) or an array of calls. A record that is not
+/// a call (not even an object) is reported in `errors`, not refused whole.
 pub struct ImportJson;
 
 impl utoipa::PartialSchema for ImportJson {
@@ -24,12 +27,27 @@ impl utoipa::PartialSchema for ImportJson {
         let object = || ObjectBuilder::new().schema_type(Type::Object);
         OneOfBuilder::new()
             .item(object())
-            .item(ArrayBuilder::new().items(object()))
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(SchemaType::AnyValue)))
             .into()
     }
 }
 
 impl utoipa::ToSchema for ImportJson {}
+
+/// A CSV file with a header row: bytes, read as `format` says whatever the
+/// `Content-Type`.
+pub struct CsvFile;
+
+impl utoipa::PartialSchema for CsvFile {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CsvFile {}
 
 /// What `upload` reads from the query string.
 #[derive(utoipa::IntoParams)]
@@ -51,7 +69,7 @@ pub struct ImportQuery {
         description = "The file, at most 32 MiB",
         content(
             (ImportJson = "application/json"),
-            (String = "text/csv"),
+            (CsvFile = "text/csv"),
         )
     ),
     responses(
