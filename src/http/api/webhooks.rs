@@ -12,7 +12,7 @@ use super::ingest_keys::check_key;
 use crate::domain::Invalid;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{parse_json, read_body};
+use crate::http::extract::{parse_json, read_body, refuse_nul};
 use crate::http::metrics::Way;
 use crate::http::openapi as doc;
 use crate::ingest::{exotel, twilio};
@@ -164,6 +164,7 @@ async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<Status
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
     }
+    refuse_nul(&pairs)?;
     let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(|e| {
         state.metrics.rejected(Way::WebhookExotel, 1);
         refused(e)
@@ -220,6 +221,7 @@ pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<St
             "missing or wrong X-Twilio-Signature".into(),
         ));
     }
+    refuse_nul(&params)?;
     let call = twilio::call_from_callback(&params, &state.ingest).map_err(|e| {
         state.metrics.rejected(Way::WebhookTwilio, 1);
         refused(e)
