@@ -56,7 +56,7 @@ pub fn mean(total: i64, n: i64) -> f64 {
 }
 
 /// The period as answers echo it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PeriodView {
     pub from: String,
     pub to: String,
@@ -73,7 +73,7 @@ impl From<&Period> for PeriodView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopFlow {
     pub flow_id: String,
@@ -94,7 +94,7 @@ impl From<FlowCounts> for TopFlow {
 }
 
 /// `GET /api/analytics/dashboard`: the seed's fields first, then ours.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {
     pub calls_today: i64,

@@ -21,7 +21,7 @@ pub const MAX_BUCKETS: usize = 10_000;
 pub const LOW_SAMPLE: i64 = 30;
 
 /// The figures of a set of calls, as every view reports them.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Figures {
     pub calls: i64,
@@ -151,7 +151,7 @@ fn too_many(n: i64, interval: Interval) -> Invalid {
     )
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Bucket {
     pub start: String,
@@ -159,7 +159,7 @@ pub struct Bucket {
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Timeseries {
     pub interval: &'static str,
     pub period: PeriodView,
@@ -253,7 +253,7 @@ impl By {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakdownRow {
     /// The value grouped on; `null` for calls without one (no flow, no metadata).
@@ -263,7 +263,7 @@ pub struct BreakdownRow {
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Breakdown {
     pub by: String,
     pub period: PeriodView,
@@ -429,17 +429,19 @@ pub fn wilson(answered: i64, calls: i64) -> Option<[f64; 2]> {
     Some([r(centre - half), r(centre + half)])
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentFigures {
     #[serde(flatten)]
     pub figures: Figures,
     pub unique_callers: i64,
+    /// The success rate's 95 % Wilson interval `[low, high]`; `null` without calls.
+    #[schema(value_type = Option<Vec<f64>>, min_items = 2, max_items = 2)]
     pub success_rate_interval: Option<[f64; 2]>,
     pub low_sample: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviousFigures {
     #[serde(flatten)]
@@ -447,7 +449,7 @@ pub struct PreviousFigures {
     pub unique_callers: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Percent change in calls; `null` when the previous period had none.
@@ -458,7 +460,7 @@ pub struct Change {
     pub avg_call_duration: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompareRow {
     pub phone_number: String,
@@ -468,7 +470,7 @@ pub struct CompareRow {
     pub change: Change,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Comparison {
     pub period: PeriodView,

@@ -30,6 +30,18 @@ macro_rules! text_enum {
                 s.serialize_str(self.as_str())
             }
         }
+
+        /// For the API document: one of the texts.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -147,7 +159,40 @@ const CALL_FIELDS: &[&str] = &[
     "raw",
 ];
 
+/// Whether any string or key in `v` holds U+0000.
+fn json_has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
+    }
+}
+
 impl NewCall {
+    /// PostgreSQL cannot store U+0000 in text, so a call holding one is
+    /// refused on both engines, naming the field.
+    pub fn without_nul(self) -> Result<NewCall, Vec<Invalid>> {
+        let texts = [
+            ("providerCallId", Some(&self.provider_call_id)),
+            ("otherParty", self.other_party.as_ref()),
+            ("flowId", self.flow_id.as_ref()),
+            ("flowName", self.flow_name.as_ref()),
+            ("recordingUrl", self.recording_url.as_ref()),
+        ];
+        let mut errs: Vec<Invalid> = texts
+            .iter()
+            .filter(|(_, v)| v.is_some_and(|s| s.contains('\0')))
+            .map(|(field, _)| Invalid::new(*field, "must not contain a NUL character (\\u0000)"))
+            .collect();
+        if errs.is_empty() && json_has_nul(&self.raw) {
+            errs.push(Invalid::new(
+                "raw",
+                "must not contain a NUL character (\\u0000)",
+            ));
+        }
+        if errs.is_empty() { Ok(self) } else { Err(errs) }
+    }
     /// Reads one item of the `calls` JSON shape (SPEC §3.3), reporting every
     /// bad field, not just the first.
     pub fn from_json(item: &Value, region: Region) -> Result<NewCall, Vec<Invalid>> {

@@ -6,17 +6,55 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::domain::Invalid;
 use crate::store::StoreError;
 
 /// One bad item of a batch.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ItemIssue {
+    /// The item's position in the batch (0 for a single form or callback).
     pub index: usize,
+    /// The path of the bad field within the item.
     pub field: String,
     pub message: String,
+}
+
+/// Every error answer: `{"error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The one field at fault (code `invalid`); empty when it is the body itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every bad field of every bad item (code `invalid_items`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<ItemIssue>>,
+}
+
+/// What went wrong, for programs; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    Invalid,
+    InvalidItems,
+    RateLimited,
+    Unavailable,
+    Internal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,21 +107,40 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Invalid(_) => "invalid",
-            ApiError::InvalidItems { .. } => "invalid_items",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::Invalid(_) => ErrorCode::Invalid,
+            ApiError::InvalidItems { .. } => ErrorCode::InvalidItems,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unavailable => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// The body this error is answered with.
+    pub fn body(&self) -> ErrorBody {
+        let mut error = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+            field: None,
+            details: None,
+        };
+        match self {
+            ApiError::Invalid(i) => {
+                error.field = Some(i.field.clone());
+                error.message = format!("{}: {}", i.field, i.message);
+            }
+            ApiError::InvalidItems { details, .. } => error.details = Some(details.clone()),
+            _ => {}
+        }
+        ErrorBody { error }
     }
 
     /// Every problem of one item (a form, a callback) as one 422, each
@@ -137,16 +194,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        let mut error = json!({"code": self.code(), "message": self.to_string()});
-        match &self {
-            ApiError::Invalid(i) => {
-                error["field"] = json!(i.field);
-                error["message"] = json!(format!("{}: {}", i.field, i.message));
-            }
-            ApiError::InvalidItems { details, .. } => error["details"] = json!(details),
-            _ => {}
-        }
-        let mut res = (status, axum::Json(json!({ "error": error }))).into_response();
+        let mut res = (status, axum::Json(self.body())).into_response();
         match &self {
             ApiError::RateLimited { retry_after } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {

@@ -45,6 +45,9 @@ pub struct BodyLimit(pub usize);
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    if let Some(field) = nul_path(&value, String::new()) {
+        return Err(nul(field));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -55,6 +58,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::invalid(field, inner)
     })
+}
+
+/// U+0000 is refused in every text a client sends: PostgreSQL cannot store
+/// it, and both engines must answer alike.
+fn nul(field: String) -> ApiError {
+    ApiError::invalid(field, "must not contain a NUL character (\\u0000)")
+}
+
+/// The path (`data.friendlyName`, `[2].flowName`) of the first key or string
+/// in `v` that holds U+0000.
+fn nul_path(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(item, here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses decoded `key=value` pairs (a query string, a form) holding U+0000,
+/// naming the key.
+pub fn refuse_nul(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    match pairs
+        .iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        Some((k, _)) => Err(nul(k.clone())),
+        None => Ok(()),
+    }
 }
 
 fn unknown_field(msg: &str) -> Option<String> {
@@ -70,9 +117,10 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(
-            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
-        ))
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        refuse_nul(&pairs)?;
+        Ok(QueryPairs(pairs))
     }
 }
 

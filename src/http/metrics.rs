@@ -185,6 +185,19 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "The figures, in the OpenMetrics text format",
+            content_type = "application/openmetrics-text", body = String),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, description = "Metrics are off (the default): set LINEWISE_METRICS or LINEWISE_METRICS_TOKEN",
+            body = super::error::ErrorBody),
+    )
+)]
 pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match &state.metrics_access {
         MetricsAccess::Off => {

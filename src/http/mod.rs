@@ -6,6 +6,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 mod router;
 mod telemetry;
 

@@ -13,7 +13,7 @@ use super::api::{
 };
 use super::error::ApiError;
 use super::extract::BodyLimit;
-use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT, metrics, telemetry};
+use super::{AppState, BATCH_BODY_LIMIT, BODY_LIMIT, metrics, openapi, telemetry};
 
 /// The pages load only their own stylesheet, script and images (and the
 /// inline SVG favicon); no page may be framed, and forms post only here.
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
 
     let api = Router::new()
         .route("/api/health", get(health::health))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
         .route("/api/users", get(users::list).post(users::create))
@@ -82,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ingest-keys/{id}", delete(ingest_keys::revoke))
         .route(
             "/api/webhooks/exotel",
-            get(webhooks::exotel).post(webhooks::exotel),
+            get(webhooks::exotel_passthru).post(webhooks::exotel_status),
         )
         .route("/api/webhooks/twilio", post(webhooks::twilio))
         .route("/api/audit", get(audit::list))

@@ -30,7 +30,7 @@ const CHUNK: usize = 1_000;
 pub const MAX_REPORTED: usize = 1_000;
 
 /// A record that was not stored, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Rejected {
     /// `line 12` for CSV, `index 3` for JSON.
     pub position: String,
@@ -38,7 +38,7 @@ pub struct Rejected {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub read: u64,
@@ -196,7 +196,11 @@ fn parse_csv<R: Read>(
                     let items = chunk
                         .into_iter()
                         .map(|(line, rec)| {
-                            match rec.map_err(|e| vec![e]).and_then(|r| layout.call(&r)) {
+                            match rec
+                                .map_err(|e| vec![e])
+                                .and_then(|r| layout.call(&r))
+                                .and_then(NewCall::without_nul)
+                            {
                                 Ok(c) => Item::Call(Box::new(c)),
                                 Err(errs) => Item::Bad(Rejected {
                                     position: format!("line {line}"),
@@ -291,7 +295,7 @@ fn parse<R: Read>(
                     Format::ExotelJson => super::exotel::call_from_details(&v, ctx),
                     _ => super::twilio::call_from_resource(&v, ctx),
                 };
-                let item = match parsed {
+                let item = match parsed.and_then(NewCall::without_nul) {
                     Ok(c) => Item::Call(Box::new(c)),
                     Err(errs) => Item::Bad(Rejected {
                         position: format!("index {index}"),

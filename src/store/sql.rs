@@ -33,6 +33,15 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict("a record with that value already exists".into())
         }
+        // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021; 22P05 in jsonb).
+        // The HTTP layer refuses it by field first; this is the net for the
+        // ways in it does not see (an imported file).
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")) => {
+            StoreError::Invalid {
+                field: String::new(),
+                message: "text must not contain a NUL character (\\u0000)".into(),
+            }
+        }
         _ => StoreError::Database(e),
     }
 }

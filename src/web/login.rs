@@ -119,10 +119,11 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
     };
     match login(State(state.clone()), ConnectInfo(peer), ApiJson(body)).await {
         Ok(axum::Json(v)) => {
-            let token = v["accessToken"].as_str().unwrap_or_default();
-            let max_age = v["expiresAt"]
-                .as_str()
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            let token = v.access_token.as_str();
+            let max_age = v
+                .expires_at
+                .parse::<jiff::Timestamp>()
+                .ok()
                 .map(|t| t.as_second() - jiff::Timestamp::now().as_second())
                 .unwrap_or(3600);
             let mut res = Redirect::to(&next).into_response();

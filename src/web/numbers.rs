@@ -723,11 +723,8 @@ pub async fn discover(State(state): State<AppState>, p: Posted) -> Response {
             let who = admin(&p.viewer)?;
             let Json(v) = phone_numbers::discover(State(state.clone()), who).await?;
             let pairs = [
-                (
-                    "discovered",
-                    v["discovered"].as_u64().unwrap_or(0).to_string(),
-                ),
-                ("total", v["total"].as_u64().unwrap_or(0).to_string()),
+                ("discovered", v.discovered.to_string()),
+                ("total", v.total.to_string()),
             ];
             Ok(Redirect::to(&format!("/phone-numbers?{}#main", encode(&pairs))).into_response())
         }

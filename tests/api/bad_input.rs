@@ -459,3 +459,66 @@ both! {
         assert_eq!(users["items"].as_array().unwrap().len(), 1, "{users}");
     }
 }
+
+/// U+0000 in any text a client sends.
+mod nul {
+    use super::*;
+
+    both! {
+        // PostgreSQL cannot store U+0000, so it was a 500 there (and stored on
+        // SQLite). Both engines now refuse it as a 422 naming the field.
+        async fn nul_characters_are_refused_naming_the_field(app) {
+            let (status, body) = app.post("/api/phone-number-groups", json!({"name": "a\u{0}b"})).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["field"], "name");
+
+            let line = "+919876543210";
+            let mut bad = call("nul-1", line, "completed", "2026-01-10T10:00:00Z", 30);
+            bad["flowId"] = json!("7");
+            bad["flowName"] = json!("menu\u{0}");
+            let (status, body) = app.post("/api/calls", json!([bad])).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["field"], "[0].flowName");
+
+            let (status, body) = app.get("/api/analytics/dashboard?tz=UTC%00").await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["field"], "tz");
+
+            let (_, key) = app.post("/api/ingest-keys", json!({"name": "exotel"})).await;
+            let res = app
+                .client
+                .post(app.url(&format!("/api/webhooks/exotel?token={}", key["key"].as_str().unwrap())))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("CallSid=ab%00&Direction=incoming&StartTime=2026-01-10+10:00:00&CallTo=08047180000&CallFrom=09876543210")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["field"], "CallSid");
+
+            // In a file, the record is rejected and reported; the rest goes on.
+            let csv = "providerCallId,phoneNumber,direction,status,startedAt\nz\u{0}z,+919876543210,inbound,completed,2026-01-10T10:00:00Z\n";
+            let res = app
+                .client
+                .post(app.url("/api/import?format=csv"))
+                .bearer_auth(&app.token)
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let text = res.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{text}");
+            let report: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(report["rejected"], 1, "{report}");
+            assert!(report["errors"][0]["reason"].as_str().unwrap().contains("providerCallId"), "{report}");
+            for leak in LEAKS {
+                assert!(!text.contains(leak), "{text}");
+            }
+            let (status, calls) = app.get("/api/calls").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(calls["items"].as_array().unwrap().is_empty(), "nothing stored: {calls}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod faults;
 mod groups;
 mod hardening;
 mod nodes;
+mod openapi;
 mod oracle;
 mod phone_numbers;
 mod process;

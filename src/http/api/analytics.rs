@@ -16,10 +16,65 @@ use crate::http::access;
 use crate::http::error::ApiError;
 use crate::http::error::ApiResult;
 use crate::http::extract::{AuthUser, QueryPairs};
+use crate::http::openapi as doc;
 use crate::store::LineScope;
 
 /// Query parameters every analytics view takes besides the line filters.
 pub const VIEW_PARAMS: &[&str] = &["from", "to", "tz"];
+
+/// The line filters and period every view reads (by [`read_view`]).
+/// `metadata.KEY=VALUE` (lines whose metadata has that value) is read too,
+/// but a parameter whose name holds the key cannot be described here.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ViewQuery {
+    /// One line, E.164 (`%2B91…`; a leading space is read as `+`) or national.
+    pub phone_number: Option<String>,
+    /// Several lines, comma separated.
+    pub phone_numbers: Option<String>,
+    /// The lines of a group.
+    pub group_id: Option<i64>,
+    /// Start of the period: an RFC 3339 instant or a `YYYY-MM-DD` date in `tz`.
+    pub from: Option<String>,
+    /// End of the period (exclusive), like `from`.
+    pub to: Option<String>,
+    /// IANA timezone for dates and "today"; default the configured one.
+    pub tz: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimeseriesQuery {
+    /// Bucket size; default `day`.
+    #[param(inline)]
+    pub interval: Option<IntervalName>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum IntervalName {
+    Hour,
+    Day,
+    Week,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownQuery {
+    /// What to group on: `flow`, `status`, `direction`, `phoneNumber`,
+    /// `hourOfDay`, `dayOfWeek` or `metadata.KEY`.
+    #[param(pattern = "^(flow|status|direction|phoneNumber|hourOfDay|dayOfWeek|metadata\\..+)$")]
+    pub by: String,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompareQuery {
+    /// `phoneNumber`: a row for every line with calls, instead of naming
+    /// the lines with `phoneNumbers` or `groupId`.
+    #[param(pattern = "^phoneNumber$")]
+    pub by: Option<String>,
+}
 
 /// What a view asks for: the lines, the period (when one applies), and the
 /// remaining parameters for the endpoint's own use.
@@ -67,6 +122,19 @@ pub async fn read_view(
 }
 
 /// `GET /api/analytics/dashboard`.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/dashboard",
+    tag = "analytics",
+    params(ViewQuery),
+    responses(
+        (status = 200, description = "The period's figures (default: today)", body = Dashboard),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn dashboard(
     State(state): State<AppState>,
     user: AuthUser,
@@ -94,6 +162,19 @@ impl From<ViewError> for ApiError {
 }
 
 /// `GET /api/analytics/timeseries?interval=hour|day|week`.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/timeseries",
+    tag = "analytics",
+    params(ViewQuery, TimeseriesQuery),
+    responses(
+        (status = 200, description = "Buckets aligned to `tz`, empty ones included", body = Timeseries),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn timeseries(
     State(state): State<AppState>,
     user: AuthUser,
@@ -108,6 +189,19 @@ pub async fn timeseries(
 }
 
 /// `GET /api/analytics/breakdown?by=…`.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/breakdown",
+    tag = "analytics",
+    params(ViewQuery, BreakdownQuery),
+    responses(
+        (status = 200, description = "The period's figures per value", body = Breakdown),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn breakdown(
     State(state): State<AppState>,
     user: AuthUser,
@@ -129,6 +223,19 @@ pub async fn breakdown(
 }
 
 /// `GET /api/analytics/compare?phoneNumbers=a,b` (or `groupId`, or `by=phoneNumber`).
+#[utoipa::path(
+    get,
+    path = "/api/analytics/compare",
+    tag = "analytics",
+    params(ViewQuery, CompareQuery),
+    responses(
+        (status = 200, description = "Per line: the period, the period of equal length before, and the change", body = Comparison),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn compare(
     State(state): State<AppState>,
     user: AuthUser,
@@ -189,6 +296,20 @@ fn csv_row(c: &crate::store::CallRow) -> String {
 
 /// `GET /api/analytics/export.csv`: the calls behind a view, newest first,
 /// streamed in constant memory. No `from`/`to` means every call.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/export.csv",
+    tag = "analytics",
+    params(ViewQuery),
+    responses(
+        (status = 200, description = "One row per call after a header row", content_type = "text/csv", body = String,
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"linewise-calls.csv\""))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     user: AuthUser,

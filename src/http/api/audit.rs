@@ -3,24 +3,89 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::http::AppState;
 use crate::http::audit::ObjectType;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, QueryPairs};
+use crate::http::openapi as doc;
 use crate::store::AuditQuery;
 
 /// Entries per page unless `limit` says otherwise, and the most it may say.
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
+/// What `list` reads from the query string. An empty value is the same as
+/// none (the pages' filter forms send them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct AuditQueryParams {
+    /// Only changes to this kind of object.
+    #[param(pattern = "^(phone_number|group|user|ingest_key)?$")]
+    pub object_type: Option<String>,
+    /// Only changes to this object: a positive whole number.
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
+    pub object_id: Option<String>,
+    /// 1 to 500; default 50.
+    #[param(pattern = "^([1-9][0-9]?|[1-4][0-9]{2}|500)?$")]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
+    pub cursor: Option<String>,
+}
+
+/// One recorded change.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryView {
+    id: i64,
+    at: String,
+    actor_id: Option<i64>,
+    actor_email: Option<String>,
+    /// `create`, `update`, `delete`, `revoke`, `discover`, `add_members`, `remove_member`.
+    action: String,
+    /// `phone_number`, `group`, `user` or `ingest_key`.
+    object_type: String,
+    object_id: Option<i64>,
+    /// The object before the change; `null` when it was made.
+    #[schema(value_type = Option<Object>)]
+    before: Option<Value>,
+    /// The object after the change; `null` when it was deleted.
+    #[schema(value_type = Option<Object>)]
+    after: Option<Value>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    items: Vec<AuditEntryView>,
+    /// Give as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
 /// `?objectType=&objectId=&limit=&cursor=` → `{"items": [...], "nextCursor"}`.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    params(AuditQueryParams),
+    responses(
+        (status = 200, description = "A page of changes, newest first", body = AuditPage),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     q.only(&["objectType", "objectId", "limit", "cursor"])?;
     let object_type = match q.get("objectType").filter(|s| !s.is_empty()) {
         None => None,
@@ -75,21 +140,22 @@ pub async fn list(
     let next = more
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
-    let items: Vec<Value> = rows
+    let items = rows
         .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "at": r.at.to_string(),
-                "actorId": r.entry.actor_id,
-                "actorEmail": r.entry.actor_email,
-                "action": r.entry.action,
-                "objectType": r.entry.object_type,
-                "objectId": r.entry.object_id,
-                "before": r.entry.before,
-                "after": r.entry.after,
-            })
+        .map(|r| AuditEntryView {
+            id: r.id,
+            at: r.at.to_string(),
+            actor_id: r.entry.actor_id,
+            actor_email: r.entry.actor_email,
+            action: r.entry.action,
+            object_type: r.entry.object_type,
+            object_id: r.entry.object_id,
+            before: r.entry.before,
+            after: r.entry.after,
         })
         .collect();
-    Ok(Json(json!({"items": items, "nextCursor": next})))
+    Ok(Json(AuditPage {
+        items,
+        next_cursor: next,
+    }))
 }

@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::users::UserView;
 use crate::auth::verify_password_blocking;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, AuthUser};
+use crate::http::openapi as doc;
 
 /// Failed logins allowed per account, and per client address, in a window.
 pub const MAX_FAILURES_PER_ACCOUNT: u32 = 10;
@@ -68,18 +69,47 @@ impl LoginLimiter {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
     password: String,
 }
 
+/// A signed-in session: the token to send as `Authorization: Bearer`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginView {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// When the token stops working (RFC 3339).
+    pub expires_at: String,
+    pub user: UserView,
+}
+
+/// Failed attempts are limited per account and per client address.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = LoginView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 429, response = doc::RateLimited),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoginView>> {
     let email = body.email.trim().to_lowercase();
     let account_key = format!("account:{email}");
     let client_key = format!("client:{}", peer.ip());
@@ -105,14 +135,24 @@ pub async fn login(
     state.login_limiter.refund(&client_key);
     let version = state.store.token_version(user.id).await?;
     let (token, expires_at) = state.keys.issue(user.id, version);
-    Ok(Json(json!({
-        "accessToken": token,
-        "tokenType": "Bearer",
-        "expiresAt": expires_at.to_string(),
-        "user": UserView::from(user),
-    })))
+    Ok(Json(LoginView {
+        access_token: token,
+        token_type: "Bearer",
+        expires_at: expires_at.to_string(),
+        user: UserView::from(user),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in user", body = UserView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserView>> {
     Ok(Json(state.store.get_user(user.id).await?.into()))
 }

@@ -5,7 +5,8 @@ use axum::extract::{Request, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::analytics::read_view;
 use crate::domain::NewCall;
@@ -13,6 +14,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, AuthUser, QueryPairs, parse_json, read_body};
 use crate::http::metrics::Way;
+use crate::http::openapi as doc;
 use crate::store::{CallQuery, CallRow};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -23,7 +25,7 @@ pub const MAX_BATCH: usize = 10_000;
 pub const MAX_PAGE: i64 = 500;
 
 /// A call as `GET /api/calls` shows it (the `calls` shape plus `id`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallView {
     id: i64,
@@ -39,6 +41,86 @@ pub struct CallView {
     flow_id: Option<String>,
     flow_name: Option<String>,
     recording_url: Option<String>,
+}
+
+/// One call in the `calls` shape, as `POST /api/calls` takes it. Calls are
+/// read by [`NewCall::from_json`], which reports every bad field at once;
+/// this type only describes that shape for the API document.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CallIn)]
+pub struct CallInDoc {
+    /// Default `manual`.
+    pub provider: Option<crate::domain::Provider>,
+    /// With `provider`, identifies the call: sending it again updates it.
+    /// At most 128 characters.
+    pub provider_call_id: ProviderId,
+    /// The business line: E.164, or national in the configured region.
+    pub phone_number: String,
+    /// The customer's number; kept as given when it is not one (`anonymous`).
+    pub other_party: Option<String>,
+    pub direction: crate::domain::CallDirection,
+    pub status: crate::domain::CallStatus,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    /// Not before `startedAt`.
+    #[schema(format = DateTime)]
+    pub ended_at: Option<String>,
+    /// Talk time; default 0.
+    #[schema(minimum = 0, maximum = 604800)]
+    pub duration_seconds: Option<i64>,
+    pub flow_id: Option<ProviderId>,
+    /// Needs a `flowId`.
+    pub flow_name: Option<String>,
+    pub recording_url: Option<String>,
+    /// The provider's original fields; default: the item itself.
+    #[schema(value_type = Option<Object>)]
+    pub raw: Option<Value>,
+}
+
+/// An identifier providers send as a string or a number.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProviderId {
+    Text(String),
+    Number(i64),
+}
+
+/// `POST /api/calls`: one call, or an array of them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CallBatch {
+    One(Box<CallInDoc>),
+    Many(Vec<CallInDoc>),
+}
+
+/// What a stored batch did.
+#[derive(Serialize, ToSchema)]
+pub struct BatchOutcome {
+    /// Calls in the batch.
+    received: usize,
+    created: u64,
+    updated: u64,
+}
+
+/// A page of calls, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallPage {
+    items: Vec<CallView>,
+    /// Give as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// What `list` reads besides the view's filters.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 500; default 100.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 fn instant(s: i64) -> String {
@@ -149,11 +231,26 @@ impl FromRequestParts<AppState> for CallWriter {
 
 /// `POST /api/calls`: one call or an array of up to 10 000, in one
 /// transaction; by an admin or with an ingest key.
+#[utoipa::path(
+    post,
+    path = "/api/calls",
+    tag = "calls",
+    request_body(content = CallBatch, description = "One call, or an array of 1 to 10 000; checked whole, then stored in one transaction"),
+    responses(
+        (status = 200, description = "Every call stored", body = BatchOutcome),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     _: CallWriter,
     req: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BatchOutcome>> {
     let bytes = read_body(req, &state).await?;
     let body: Value = parse_json(&bytes)?;
     let calls = validate_batch(body, state.region).inspect_err(|e| {
@@ -170,9 +267,11 @@ pub async fn create(
     })?;
     let outcome = state.store.upsert_calls(&calls).await?;
     state.metrics.ingested(Way::Api, calls.len() as u64);
-    Ok(Json(
-        json!({"received": calls.len(), "created": outcome.created, "updated": outcome.updated}),
-    ))
+    Ok(Json(BatchOutcome {
+        received: calls.len(),
+        created: outcome.created,
+        updated: outcome.updated,
+    }))
 }
 
 fn encode_cursor(started_at: i64, id: i64) -> String {
@@ -194,11 +293,24 @@ fn decode_cursor(s: &str) -> ApiResult<(i64, i64)> {
 
 /// `GET /api/calls`: newest first, with the dashboard's filters; no period
 /// means all time. `limit` ≤ 500 (default 100), `cursor` from `nextCursor`.
+#[utoipa::path(
+    get,
+    path = "/api/calls",
+    tag = "calls",
+    params(super::analytics::ViewQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of the calls the user may see", body = CallPage),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     q: QueryPairs,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CallPage>> {
     let view = read_view(&state, &user, q, &["limit", "cursor"], false).await?;
     let limit = match view.rest.get("limit") {
         None => 100,
@@ -233,5 +345,8 @@ pub async fn list(
         None
     };
     let items: Vec<CallView> = rows.into_iter().map(Into::into).collect();
-    Ok(Json(json!({"items": items, "nextCursor": next})))
+    Ok(Json(CallPage {
+        items,
+        next_cursor: next,
+    }))
 }

@@ -4,22 +4,50 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::phone_numbers::visible_filter;
 use crate::http::AppState;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, AuthUser, path_id};
+use crate::http::openapi as doc;
 use crate::store::{GroupChanges, GroupRow, StoreError};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupView {
     id: i64,
     name: String,
     description: Option<String>,
+    /// The members the user may see.
     phone_number_ids: Vec<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupList {
+    items: Vec<GroupView>,
+}
+
+/// The `{id}` of a group in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupId {
+    /// The group's id.
+    #[param(minimum = 1)]
+    pub id: i64,
+}
+
+/// A group and one of its member lines in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupMember {
+    /// The group's id.
+    #[param(minimum = 1)]
+    pub id: i64,
+    /// The member line's id.
+    #[param(minimum = 1)]
+    pub phone_number_id: i64,
 }
 
 fn view(user: &AuthUser, g: GroupRow) -> GroupView {
@@ -49,17 +77,39 @@ fn check_name(name: &str) -> ApiResult<String> {
     Ok(n.to_string())
 }
 
-pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let groups: Vec<GroupView> = state
+#[utoipa::path(
+    get,
+    path = "/api/phone-number-groups",
+    tag = "groups",
+    responses(
+        (status = 200, description = "Every group, with the members the user may see", body = GroupList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<GroupList>> {
+    let items: Vec<GroupView> = state
         .store
         .list_groups()
         .await?
         .into_iter()
         .map(|g| view(&user, g))
         .collect();
-    Ok(Json(json!({ "items": groups })))
+    Ok(Json(GroupList { items }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/phone-number-groups/{id}",
+    tag = "groups",
+    params(GroupId),
+    responses(
+        (status = 200, description = "The group", body = GroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
@@ -72,15 +122,32 @@ pub async fn get(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateGroup {
+    /// 1 to 100 characters, unique.
     name: String,
     description: Option<String>,
     #[serde(default)]
     phone_number_ids: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/phone-number-groups",
+    tag = "groups",
+    request_body = CreateGroup,
+    responses(
+        (status = 201, description = "Created", body = GroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(user): Admin,
@@ -99,11 +166,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&user, g))))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; every one optional. `null` clears the description.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateGroup {
     name: Option<String>,
     #[serde(default, deserialize_with = "optional_nullable")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     phone_number_ids: Option<Vec<i64>>,
 }
@@ -114,6 +183,24 @@ fn optional_nullable<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/phone-number-groups/{id}",
+    tag = "groups",
+    params(GroupId),
+    request_body = UpdateGroup,
+    responses(
+        (status = 200, description = "The changed group", body = GroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Admin(user): Admin,
@@ -138,6 +225,19 @@ pub async fn update(
     Ok(Json(view(&user, g)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/phone-number-groups/{id}",
+    tag = "groups",
+    params(GroupId),
+    responses(
+        (status = 204, description = "Deleted; its lines stay"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Admin(actor): Admin,
@@ -152,13 +252,30 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Members {
     phone_number_ids: Vec<i64>,
 }
 
 /// `POST /api/phone-number-groups/:id/members {phoneNumberIds}`: adds lines.
+#[utoipa::path(
+    post,
+    path = "/api/phone-number-groups/{id}/members",
+    tag = "groups",
+    params(GroupId),
+    request_body = Members,
+    responses(
+        (status = 200, description = "The group with its new members", body = GroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn add_members(
     State(state): State<AppState>,
     Admin(user): Admin,
@@ -175,6 +292,19 @@ pub async fn add_members(
 }
 
 /// `DELETE /api/phone-number-groups/:id/members/:phoneNumberId`.
+#[utoipa::path(
+    delete,
+    path = "/api/phone-number-groups/{id}/members/{phone_number_id}",
+    tag = "groups",
+    params(GroupMember),
+    responses(
+        (status = 200, description = "The group without that line", body = GroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     Admin(user): Admin,

@@ -4,13 +4,84 @@
 use axum::Json;
 use axum::extract::{Request, State};
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, QueryPairs, read_body};
 use crate::http::metrics::Way;
+use crate::http::openapi as doc;
 use crate::ingest::Format;
 use crate::ingest::import::{ImportError, ImportReport, import};
 
+/// A provider's JSON export: an object (`{"Calls": [...]}`, `{"Call": {...}}`,
+/// `{"calls": [...]}` or one call) or an array of calls. A record that is not
+/// a call (not even an object) is reported in `errors`, not refused whole.
+pub struct ImportJson;
+
+impl utoipa::PartialSchema for ImportJson {
+    fn schema() -> RefOr<Schema> {
+        let object = || ObjectBuilder::new().schema_type(Type::Object);
+        OneOfBuilder::new()
+            .item(object())
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(SchemaType::AnyValue)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ImportJson {}
+
+/// A CSV file with a header row: bytes, read as `format` says whatever the
+/// `Content-Type`.
+pub struct CsvFile;
+
+impl utoipa::PartialSchema for CsvFile {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CsvFile {}
+
+/// What `upload` reads from the query string.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The file's format.
+    #[param(pattern = "^(exotel-json|twilio-json|csv)$")]
+    pub format: String,
+}
+
+/// The file is the whole request body (not a multipart form): a JSON
+/// document for `exotel-json` and `twilio-json`, text with a header row for `csv`.
+#[utoipa::path(
+    post,
+    path = "/api/import",
+    tag = "calls",
+    params(ImportQuery),
+    request_body(
+        description = "The file, at most 32 MiB",
+        content(
+            (ImportJson = "application/json"),
+            (CsvFile = "text/csv"),
+        )
+    ),
+    responses(
+        (status = 200, description = "What was stored and what was rejected, with each rejected record's position", body = ImportReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     _: Admin,

@@ -8,14 +8,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::random_token;
 use crate::http::AppState;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ApiJson, path_id};
+use crate::http::openapi as doc;
 use crate::store::{IngestKeyRow, StoreError};
 
 /// Every ingest key starts with this, so it is never mistaken for a JWT.
@@ -39,15 +40,44 @@ pub async fn check_key(state: &AppState, key: Option<&str>) -> ApiResult<IngestK
         .ok_or_else(|| ApiError::Unauthorized("the ingest key is wrong or revoked".into()))
 }
 
-#[derive(Debug, Serialize)]
+/// A key as lists show it: never the key itself.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
     id: i64,
     name: String,
+    /// The key's first characters, to tell keys apart.
     prefix: String,
+    /// The user who made it.
     created_by: Option<i64>,
     created_at: String,
     revoked_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    items: Vec<KeyView>,
+}
+
+/// A new key: the only answer that shows `key`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewKey {
+    id: i64,
+    name: String,
+    /// The key; only its SHA-256 is kept.
+    key: String,
+    prefix: String,
+    created_at: String,
+}
+
+/// The `{id}` of a key in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct KeyId {
+    /// The key's id.
+    #[param(minimum = 1)]
+    pub id: i64,
 }
 
 impl From<IngestKeyRow> for KeyView {
@@ -63,18 +93,34 @@ impl From<IngestKeyRow> for KeyView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// 1 to 100 characters.
     name: String,
 }
 
 /// `POST /api/ingest-keys {name}` → 201 `{id, name, key, prefix, createdAt}`.
+#[utoipa::path(
+    post,
+    path = "/api/ingest-keys",
+    tag = "ingest-keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The new key, shown this once", body = NewKey),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(user): Admin,
     ApiJson(body): ApiJson<CreateKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<NewKey>)> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid(
@@ -96,25 +142,53 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"id": row.id, "name": row.name, "key": key, "prefix": row.prefix, "createdAt": row.created_at.to_string()}),
-        ),
+        Json(NewKey {
+            id: row.id,
+            name: row.name,
+            key,
+            prefix: row.prefix,
+            created_at: row.created_at.to_string(),
+        }),
     ))
 }
 
 /// `GET /api/ingest-keys`: every key, revoked ones too, never the key itself.
-pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
-    let keys: Vec<KeyView> = state
+#[utoipa::path(
+    get,
+    path = "/api/ingest-keys",
+    tag = "ingest-keys",
+    responses(
+        (status = 200, description = "Every key, revoked ones too", body = KeyList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<KeyList>> {
+    let items: Vec<KeyView> = state
         .store
         .list_ingest_keys()
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(Json(json!({ "items": keys })))
+    Ok(Json(KeyList { items }))
 }
 
 /// `DELETE /api/ingest-keys/:id`: revokes the key at once.
+#[utoipa::path(
+    delete,
+    path = "/api/ingest-keys/{id}",
+    tag = "ingest-keys",
+    params(KeyId),
+    responses(
+        (status = 200, description = "The revoked key (revoking twice changes nothing)", body = KeyView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Admin(actor): Admin,

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{E164, Invalid, Region};
 use crate::http::AppState;
@@ -13,20 +14,25 @@ use crate::http::access::{may_see, visible_ids};
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
 use crate::http::extract::{Admin, ApiJson, AuthUser, QueryPairs, path_id};
+use crate::http::openapi as doc;
 use crate::store::{PhoneNumberChanges, PhoneNumberRow, StoreError};
 
 /// A line as the seed's API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberView {
     pub id: i64,
+    /// E.164.
     pub number: String,
     pub friendly_name: Option<String>,
+    /// `exophone`, `sip`, `landline`, …
     #[serde(rename = "type")]
     pub kind: String,
     pub is_active: bool,
     pub is_primary: bool,
+    #[schema(value_type = Object)]
     pub capabilities: Value,
+    #[schema(value_type = Object)]
     pub metadata: Value,
     pub created_at: String,
     pub updated_at: String,
@@ -64,21 +70,39 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The fields of a line a client may set; every one optional.
-#[derive(Debug, Deserialize)]
+/// The fields of a line a client may set; every one optional (`number`
+/// is required to create one). `null` clears a name, capabilities or metadata.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LineBody {
+    /// E.164, or national in the configured region.
     number: Option<String>,
+    /// At most 100 characters; blank or `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     friendly_name: Option<Option<String>>,
+    /// 1 to 32 letters, digits, `-` or `_`.
     #[serde(rename = "type")]
     kind: Option<String>,
     is_active: Option<bool>,
     is_primary: Option<bool>,
+    /// A JSON object of at most 16 KiB.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     capabilities: Option<Option<Value>>,
+    /// A JSON object of at most 16 KiB, keys 1 to 64 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Option<Value>>,
+}
+
+/// The `{id}` of a line in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct LineId {
+    /// The line's id.
+    #[param(minimum = 1)]
+    pub id: i64,
 }
 
 const MAX_NAME: usize = 100;
@@ -187,7 +211,28 @@ fn not_found(id: i64) -> impl Fn(StoreError) -> ApiError {
     }
 }
 
+/// What `list` reads from the query string.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ListQuery {
+    /// `true` or `1` lists inactive lines too; `false`, `0` or empty do not.
+    #[param(pattern = "^(true|false|1|0)?$")]
+    pub include_inactive: Option<String>,
+}
+
 /// `GET /api/phone-numbers?includeInactive=`: primary first, then by name.
+#[utoipa::path(
+    get,
+    path = "/api/phone-numbers",
+    tag = "phone-numbers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The lines the user may see", body = Vec<PhoneNumberView>),
+        (status = 401, response = doc::Unauthorized),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -213,16 +258,27 @@ pub async fn list(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DropdownItem {
     id: i64,
     number: String,
+    /// The friendly name, else the number formatted for people.
     label: String,
     is_primary: bool,
 }
 
 /// `GET /api/phone-numbers/dropdown`: the active lines the user may see.
+#[utoipa::path(
+    get,
+    path = "/api/phone-numbers/dropdown",
+    tag = "phone-numbers",
+    responses(
+        (status = 200, description = "The active lines the user may see", body = Vec<DropdownItem>),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn dropdown(
     State(state): State<AppState>,
     user: AuthUser,
@@ -241,6 +297,19 @@ pub async fn dropdown(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/phone-numbers/{id}",
+    tag = "phone-numbers",
+    params(LineId),
+    responses(
+        (status = 200, description = "The line", body = PhoneNumberView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
@@ -262,6 +331,17 @@ pub async fn get(
 
 /// `GET /api/phone-numbers/primary/current`: 404 when there is none (or the
 /// user may not see it).
+#[utoipa::path(
+    get,
+    path = "/api/phone-numbers/primary/current",
+    tag = "phone-numbers",
+    responses(
+        (status = 200, description = "The primary line", body = PhoneNumberView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn primary(
     State(state): State<AppState>,
     user: AuthUser,
@@ -273,6 +353,23 @@ pub async fn primary(
 }
 
 /// `POST /api/phone-numbers`: upsert by number; 201 when created, 200 when updated.
+#[utoipa::path(
+    post,
+    path = "/api/phone-numbers",
+    tag = "phone-numbers",
+    request_body = LineBody,
+    responses(
+        (status = 200, description = "An existing line with that number, updated", body = PhoneNumberView),
+        (status = 201, description = "A new line", body = PhoneNumberView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn upsert(
     State(state): State<AppState>,
     Admin(actor): Admin,
@@ -296,6 +393,24 @@ pub async fn upsert(
 }
 
 /// `PUT /api/phone-numbers/:id`: changes only the given fields.
+#[utoipa::path(
+    put,
+    path = "/api/phone-numbers/{id}",
+    tag = "phone-numbers",
+    params(LineId),
+    request_body = LineBody,
+    responses(
+        (status = 200, description = "The changed line", body = PhoneNumberView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Admin(actor): Admin,
@@ -313,6 +428,19 @@ pub async fn update(
 }
 
 /// `DELETE /api/phone-numbers/:id`: 204; the line's call records stay.
+#[utoipa::path(
+    delete,
+    path = "/api/phone-numbers/{id}",
+    tag = "phone-numbers",
+    params(LineId),
+    responses(
+        (status = 204, description = "Deleted; its call records stay"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Admin(actor): Admin,
@@ -329,30 +457,71 @@ pub async fn delete(
 
 /// `POST /api/phone-numbers/discover`: registers business numbers seen in calls.
 /// Each line it registers is audited as created.
+#[utoipa::path(
+    post,
+    path = "/api/phone-numbers/discover",
+    tag = "phone-numbers",
+    responses(
+        (status = 200, description = "What was registered", body = Discovered),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn discover(
     State(state): State<AppState>,
     Admin(actor): Admin,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Discovered>> {
     let (discovered, total) = state
         .store
         .discover_phone_numbers(audit::by(&actor))
         .await?;
-    Ok(Json(json!({"discovered": discovered, "total": total})))
+    Ok(Json(Discovered { discovered, total }))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct Discovered {
+    /// Lines registered now.
+    pub discovered: u64,
+    /// Lines registered in all.
+    pub total: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkItem {
     id: i64,
     data: LineBody,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    updated: usize,
+    items: Vec<PhoneNumberView>,
+}
+
 /// `PATCH /api/phone-numbers/bulk`: `[{id, data}]`, all or nothing.
+#[utoipa::path(
+    patch,
+    path = "/api/phone-numbers/bulk",
+    tag = "phone-numbers",
+    request_body(content = Vec<BulkItem>, description = "1 to 1000 changes, all or nothing"),
+    responses(
+        (status = 200, description = "Every line changed", body = BulkResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn bulk(
     State(state): State<AppState>,
     Admin(actor): Admin,
     ApiJson(items): ApiJson<Vec<BulkItem>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BulkResult>> {
     if items.is_empty() {
         return Err(ApiError::invalid("", "give at least one {id, data} item"));
     }
@@ -406,7 +575,10 @@ pub async fn bulk(
             other => other.into(),
         })?;
     let items: Vec<PhoneNumberView> = rows.into_iter().map(Into::into).collect();
-    Ok(Json(json!({"updated": items.len(), "items": items})))
+    Ok(Json(BulkResult {
+        updated: items.len(),
+        items,
+    }))
 }
 
 /// Lines the user may see, by id (for filtering other resources' id lists).

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{MIN_PASSWORD_LEN, hash_password_blocking};
 use crate::domain::{Invalid, Role};
@@ -12,10 +12,11 @@ use crate::http::AppState;
 use crate::http::audit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, SuperAdmin, path_id};
+use crate::http::openapi as doc;
 use crate::store::{UserChanges, UserRow};
 
 /// A user as the API shows one (never the hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: i64,
@@ -77,17 +78,55 @@ fn parse_role(s: &str) -> Result<Role, Invalid> {
     s.parse()
 }
 
-pub async fn list(State(state): State<AppState>, _: SuperAdmin) -> ApiResult<Json<Value>> {
-    let users: Vec<UserView> = state
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    items: Vec<UserView>,
+}
+
+/// The `{id}` of a user in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserId {
+    /// The user's id.
+    #[param(minimum = 1)]
+    pub id: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "users",
+    responses(
+        (status = 200, description = "Every user", body = UserList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn list(State(state): State<AppState>, _: SuperAdmin) -> ApiResult<Json<UserList>> {
+    let items: Vec<UserView> = state
         .store
         .list_users()
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(Json(json!({ "items": users })))
+    Ok(Json(UserList { items }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(UserId),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: SuperAdmin,
@@ -111,16 +150,37 @@ fn not_found(id: i64) -> impl Fn(crate::store::StoreError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateUser {
+    #[schema(format = Email)]
     email: String,
+    /// At least 12 characters, at most 1024 bytes.
+    #[schema(min_length = 12)]
     password: String,
+    #[schema(value_type = Role)]
     role: String,
+    /// The lines a manager or agent may see.
     #[serde(default)]
     phone_number_ids: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     SuperAdmin(actor): SuperAdmin,
@@ -144,17 +204,38 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; every one optional.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateUser {
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
     is_active: Option<bool>,
     phone_number_ids: Option<Vec<i64>>,
+    #[schema(min_length = 12)]
     password: Option<String>,
 }
 
 /// Changes a user. A new password or a deactivation also ends every token
 /// and session the user holds.
+#[utoipa::path(
+    put,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(UserId),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The changed user", body = UserView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     SuperAdmin(actor): SuperAdmin,
@@ -187,6 +268,20 @@ pub async fn update(
     Ok(Json(UserView::from(user)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(UserId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     SuperAdmin(actor): SuperAdmin,

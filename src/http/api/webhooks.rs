@@ -12,8 +12,9 @@ use super::ingest_keys::check_key;
 use crate::domain::Invalid;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{parse_json, read_body};
+use crate::http::extract::{parse_json, read_body, refuse_nul};
 use crate::http::metrics::Way;
+use crate::http::openapi as doc;
 use crate::ingest::{exotel, twilio};
 
 fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
@@ -52,9 +53,101 @@ fn refused(errs: Vec<Invalid>) -> ApiError {
     ApiError::invalid_fields("the callback was not stored", errs)
 }
 
-/// `GET|POST /api/webhooks/exotel?token=KEY`: passthru (GET query) and
-/// StatusCallback (POST form or JSON).
-pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<StatusCode> {
+/// The Exotel callback fields linewise reads (passthru query or
+/// StatusCallback body); any others are kept with the call as `raw`.
+#[derive(utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct ExotelCallback {
+    /// Identifies the call: later callbacks for it complete the record.
+    pub CallSid: Option<String>,
+    /// The ExoPhone (the business line).
+    pub PhoneNumberSid: Option<String>,
+    pub CallFrom: Option<String>,
+    pub CallTo: Option<String>,
+    pub From: Option<String>,
+    pub To: Option<String>,
+    /// `incoming`, `inbound`, `outbound-api`, `outbound-dial`.
+    pub Direction: Option<String>,
+    pub Status: Option<String>,
+    pub CallStatus: Option<String>,
+    pub DialCallStatus: Option<String>,
+    /// `completed`, `client-hangup`, `call-attempt`, `incomplete`.
+    pub CallType: Option<String>,
+    /// Seconds of talk.
+    pub DialCallDuration: Option<String>,
+    /// Seconds of talk.
+    pub ConversationDuration: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS` in the Exotel account's timezone.
+    pub StartTime: Option<String>,
+    pub EndTime: Option<String>,
+    pub RecordingUrl: Option<String>,
+    pub flow_id: Option<String>,
+    pub flow_name: Option<String>,
+    pub digits: Option<String>,
+}
+
+/// The Twilio status-callback fields linewise reads; any others are kept as `raw`.
+#[derive(utoipa::ToSchema)]
+#[allow(non_snake_case)]
+pub struct TwilioCallback {
+    pub CallSid: Option<String>,
+    pub From: Option<String>,
+    pub To: Option<String>,
+    pub Called: Option<String>,
+    pub Caller: Option<String>,
+    pub Direction: Option<String>,
+    pub CallStatus: Option<String>,
+    /// Seconds.
+    pub CallDuration: Option<String>,
+    /// RFC 2822.
+    pub Timestamp: Option<String>,
+}
+
+/// `GET /api/webhooks/exotel?token=KEY&…`: an Exotel passthru callback.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/exotel",
+    tag = "webhooks",
+    security(("ingest_key" = [])),
+    params(ExotelCallback),
+    responses(
+        (status = 200, description = "Stored (an empty body)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn exotel_passthru(state: State<AppState>, req: Request) -> ApiResult<StatusCode> {
+    exotel(state, req).await
+}
+
+/// `POST /api/webhooks/exotel?token=KEY`: an Exotel StatusCallback, as a
+/// form or a JSON object (nested values are kept as JSON text).
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/exotel",
+    tag = "webhooks",
+    security(("ingest_key" = [])),
+    request_body(content(
+        (ExotelCallback = "application/x-www-form-urlencoded"),
+        (ExotelCallback = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Stored (an empty body)"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn exotel_status(state: State<AppState>, req: Request) -> ApiResult<StatusCode> {
+    exotel(state, req).await
+}
+
+/// Both Exotel callbacks: the query's pairs, then a POST body's.
+async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<StatusCode> {
     let mut pairs = query_pairs(req.uri());
     let token = pairs
         .iter()
@@ -71,6 +164,7 @@ pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<St
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
     }
+    refuse_nul(&pairs)?;
     let call = exotel::call_from_callback(&pairs, &state.ingest).map_err(|e| {
         state.metrics.rejected(Way::WebhookExotel, 1);
         refused(e)
@@ -82,6 +176,25 @@ pub async fn exotel(State(state): State<AppState>, req: Request) -> ApiResult<St
 
 /// `POST /api/webhooks/twilio`: a status callback, accepted only with a
 /// valid `X-Twilio-Signature`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("X-Twilio-Signature" = Option<String>, Header,
+            description = "Base64 HMAC-SHA1 of the public URL and the sorted form parameters, keyed with the auth token"),
+    ),
+    request_body(content = TwilioCallback, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Stored (an empty body)"),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, description = "The webhook is off: LINEWISE_TWILIO_AUTH_TOKEN or LINEWISE_PUBLIC_URL is unset", body = crate::http::error::ErrorBody),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::Invalid),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<StatusCode> {
     let (Some(token), Some(public)) = (state.twilio_auth_token.as_ref(), state.public_url.as_ref())
     else {
@@ -108,6 +221,7 @@ pub async fn twilio(State(state): State<AppState>, req: Request) -> ApiResult<St
             "missing or wrong X-Twilio-Signature".into(),
         ));
     }
+    refuse_nul(&params)?;
     let call = twilio::call_from_callback(&params, &state.ingest).map_err(|e| {
         state.metrics.rejected(Way::WebhookTwilio, 1);
         refused(e)
