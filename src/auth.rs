@@ -259,6 +259,9 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
+        // An unknown email is checked against a hash of the same cost, so
+        // its refusal takes as long as a wrong password's.
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     }
 
     #[test]
