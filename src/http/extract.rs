@@ -211,11 +211,8 @@ pub async fn authenticate(
         Ok(_) | Err(StoreError::NotFound) => return Ok(Err(Refusal::Inactive)),
         Err(e) => return Err(e),
     };
-    match state.store.token_version(user.id).await {
-        Ok(v) if v == subject.version => {}
-        Ok(_) => return Ok(Err(Refusal::Revoked)),
-        Err(StoreError::NotFound) => return Ok(Err(Refusal::Inactive)),
-        Err(e) => return Err(e),
+    if user.token_version != subject.version {
+        return Ok(Err(Refusal::Revoked));
     }
     Ok(Ok(AuthUser {
         id: user.id,

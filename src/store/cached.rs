@@ -400,9 +400,6 @@ impl Store for CachedStore {
         self.inner.setting_or_insert(key, value).await
     }
 
-    async fn token_version(&self, user_id: i64) -> StoreResult<i64> {
-        self.inner.token_version(user_id).await
-    }
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>> {
         self.inner.list_audit(q).await
     }

@@ -266,6 +266,9 @@ pub struct UserRow {
     pub is_active: bool,
     pub phone_number_ids: Vec<i64>,
     pub created_at: Timestamp,
+    /// Tokens carrying another version are void: a password change or a
+    /// deactivation bumps it.
+    pub token_version: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -438,10 +441,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the stored value for `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
 
-    // -- token revocation and the audit log (issue 7)
-    /// The user's token version; a token carrying another one is void.
-    /// NotFound for an unknown user.
-    async fn token_version(&self, user_id: i64) -> StoreResult<i64>;
+    // -- the audit log (issue 7)
     /// Audit entries, newest first.
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
 

@@ -741,12 +741,14 @@ macro_rules! store_impl {
             Ok(())
         }
 
-        async fn user_in(tx: &mut Tx, id: i64) -> StoreResult<UserRow> {
+        /// A user, read on a transaction's connection or a pooled one (every
+        /// authenticated request reads one: no BEGIN and COMMIT for it).
+        async fn user_in(conn: &mut <Db as sqlx::Database>::Connection, id: i64) -> StoreResult<UserRow> {
             let row = sqlx::query(
-                "SELECT id, email, password_hash, role, is_active, created_at FROM users WHERE id = $1",
+                "SELECT id, email, password_hash, role, is_active, created_at, token_version FROM users WHERE id = $1",
             )
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(classify)?
             .ok_or(StoreError::NotFound)?;
@@ -754,7 +756,7 @@ macro_rules! store_impl {
                 "SELECT phone_number_id FROM user_phone_numbers WHERE user_id = $1 ORDER BY phone_number_id",
             )
             .bind(id)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(classify)?;
             user_from(&row, ids)
@@ -772,6 +774,7 @@ macro_rules! store_impl {
                 is_active: row.try_get("is_active")?,
                 phone_number_ids: ids,
                 created_at: ts(row.try_get("created_at")?),
+                token_version: row.try_get("token_version")?,
             })
         }
 
@@ -1524,7 +1527,7 @@ macro_rules! store_impl {
 
             async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
                 let rows = sqlx::query(
-                    "SELECT id, email, password_hash, role, is_active, created_at FROM users ORDER BY id",
+                    "SELECT id, email, password_hash, role, is_active, created_at, token_version FROM users ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await
@@ -1546,10 +1549,8 @@ macro_rules! store_impl {
             }
 
             async fn get_user(&self, id: i64) -> StoreResult<UserRow> {
-                let mut tx = self.pool.begin().await.map_err(classify)?;
-                let u = user_in(&mut tx, id).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(u)
+                let mut conn = self.pool.acquire().await.map_err(classify)?;
+                user_in(&mut conn, id).await
             }
 
             async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
@@ -1734,16 +1735,7 @@ macro_rules! store_impl {
                     .map_err(classify)
             }
 
-            // -- token revocation and the audit log (issue 7)
-
-            async fn token_version(&self, user_id: i64) -> StoreResult<i64> {
-                sqlx::query_scalar("SELECT token_version FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(classify)?
-                    .ok_or(StoreError::NotFound)
-            }
+            // -- the audit log (issue 7)
 
             async fn backup_to(&self, path: &str) -> StoreResult<()> {
                 if self.engine() != "sqlite" {

@@ -133,8 +133,7 @@ pub async fn login(
     };
     state.login_limiter.clear(&account_key);
     state.login_limiter.refund(&client_key);
-    let version = state.store.token_version(user.id).await?;
-    let (token, expires_at) = state.keys.issue(user.id, version);
+    let (token, expires_at) = state.keys.issue(user.id, user.token_version);
     Ok(Json(LoginView {
         access_token: token,
         token_type: "Bearer",
