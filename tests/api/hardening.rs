@@ -337,6 +337,33 @@ both! {
         assert_eq!(e["items"][0]["before"]["friendlyName"], "Sales", "{e}");
     }
 
+    async fn request_bodies_are_limited_to_1_mib_and_32_mib_for_batches(app) {
+        // Most routes: 1 MiB.
+        let padded = json!({"number": "+918047180009", "friendlyName": "x".repeat(1024 * 1024 + 1)}).to_string();
+        if let Some((s, b)) = app.send_oversized("/api/phone-numbers", "application/json", padded).await {
+            assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+            assert_eq!(b["error"]["code"], "payload_too_large", "{b}");
+        }
+        let (_, lines) = app.get("/api/phone-numbers?includeInactive=true").await;
+        assert_eq!(lines, json!([]), "an oversized body made a line");
+        // Call batches: a 2 MiB batch is fine, 33 MiB is not.
+        let calls: Vec<Value> = (0..9000)
+            .map(|i| json!({"providerCallId": format!("big-{i:05}"), "phoneNumber": "+918047180009", "direction": "inbound",
+                "status": "completed", "startedAt": "2026-01-10T10:00:00Z", "durationSeconds": 30, "flowName": null,
+                "recordingUrl": format!("https://recordings.example.com/{}/{i}.mp3", "r".repeat(180))}))
+            .collect();
+        let body = Value::Array(calls).to_string();
+        assert!(body.len() > 2 * 1024 * 1024, "{}", body.len());
+        let (s, b) = app.post("/api/calls", serde_json::from_str(&body).unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let huge = format!("[{}]", vec![r#"{"providerCallId":"x"}"#; 33 * 1024 * 1024 / 22].join(","));
+        if let Some((s, b)) = app.send_oversized("/api/calls", "application/json", huge).await {
+            assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+        }
+        let (_, counts) = app.get("/api/analytics/dashboard?from=2026-01-10&to=2026-01-11&tz=UTC").await;
+        assert_eq!(counts["calls"], 9000, "{counts}");
+    }
+
     async fn page_forms_bulk_changes_and_discovery_are_audited_too(app) {
         let a = app.line("+918047180001", "A", json!({})).await;
         let b = app.line("+918047180002", "B", json!({})).await;

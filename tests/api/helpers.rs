@@ -174,6 +174,38 @@ macro_rules! both {
 pub(crate) use both;
 
 impl TestApp {
+    /// Sends a body too large for the route. `None` when the server's early
+    /// answer and close beat the client's last write (a broken pipe while
+    /// sending): a refusal too, just without a readable status.
+    pub async fn send_oversized(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> Option<(reqwest::StatusCode, serde_json::Value)> {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await;
+        match res {
+            Ok(r) => {
+                let status = r.status();
+                Some((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+            }
+            Err(e) => {
+                assert!(
+                    e.is_request() && format!("{e:?}").contains("BodyWrite"),
+                    "{e:?}"
+                );
+                None
+            }
+        }
+    }
+
     /// Runs one statement on the server's database, under the store.
     pub async fn sql(&self, statement: &str) {
         let sql = sqlx::AssertSqlSafe(statement.to_string());

@@ -242,9 +242,13 @@ both! {
         assert_eq!(body["error"]["field"], "format");
         let (status, body) = upload(&app, "csv", "colour,size\nred,2\n".into()).await;
         assert_eq!(status, 422, "{body}");
-        // Past 32 MiB the upload is refused before it is read.
-        let (status, _) = upload(&app, "csv", "x".repeat(33 * 1024 * 1024)).await;
-        assert_eq!(status, 413);
+        // Past 32 MiB the upload is refused before it is read: a 413, or, when
+        // the server's answer and close beat the client's last write, a
+        // broken pipe while the body was still being sent.
+        if let Some((status, body)) = app.send_oversized("/api/import?format=csv", "text/csv", "x".repeat(33 * 1024 * 1024)).await {
+            assert_eq!(status, 413, "{body}");
+        }
+        assert_eq!(all_calls(&app).await.len(), before);
     }
 
     async fn ingest_keys_post_calls_and_nothing_else(app) {
