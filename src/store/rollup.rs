@@ -2,14 +2,19 @@
 //! analytics answer costs the number of buckets in its period, not the
 //! number of calls.
 //!
-//! Two levels share one table, `rollups`, keyed by `(level, bucket,
+//! Three levels share one table, `rollups`, keyed by `(level, bucket,
 //! phone_number)`:
 //!
 //! - level 0: 15-minute slots (`started_at / 900`). Every current IANA
 //!   offset is a multiple of 15 minutes, so every local hour and day is a
 //!   whole number of slots;
-//! - level 1: UTC days (`started_at / 86 400`, 96 slots), used for the middle
-//!   of long periods.
+//! - level 2: UTC hours (4 slots), for the parts of a period that are not
+//!   whole UTC days (a day in Asia/Kolkata starts at 18:30 UTC);
+//! - level 1: UTC days (96 slots), for the middle of long periods.
+//!
+//! Every bucket has a row per line and one more for all lines together
+//! (`phone_number` [`ALL_LINES`], the empty string, never an E.164 number),
+//! so a question about every line reads one row a bucket, not one a line.
 //!
 //! A row holds the counts ([`CallCounts::of`] defines what a call adds), a
 //! roaring bitmap of the callers (ids from the `callers` table) so distinct
@@ -22,7 +27,7 @@
 //! leaves a bucket's bitmap by a rebuild of that bucket from the raw rows.
 //!
 //! Reads: [`plan`] cuts a period `[from, to)` into the raw seconds at its
-//! edges (finer than a slot), whole slots, and whole UTC days.
+//! edges (finer than a slot), whole slots, whole UTC hours and whole UTC days.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,12 +36,29 @@ use roaring::RoaringBitmap;
 use super::{CallCounts, SLOT_SECONDS, StoreError, StoreResult};
 use crate::domain::{CallDirection, CallStatus, NewCall};
 
+/// Slots in a UTC hour.
+pub const HOUR_SLOTS: i64 = 3_600 / SLOT_SECONDS;
 /// Slots in a UTC day.
 pub const DAY_SLOTS: i64 = 86_400 / SLOT_SECONDS;
 /// The 15-minute level.
 pub const LEVEL_SLOT: i64 = 0;
 /// The UTC-day level.
 pub const LEVEL_DAY: i64 = 1;
+/// The UTC-hour level.
+pub const LEVEL_HOUR: i64 = 2;
+/// Every level, finest first.
+pub const LEVELS: [i64; 3] = [LEVEL_SLOT, LEVEL_HOUR, LEVEL_DAY];
+/// The `phone_number` of the rows that count every line together.
+pub const ALL_LINES: &str = "";
+
+/// Slots in one bucket of a level.
+pub fn level_slots(level: i64) -> i64 {
+    match level {
+        LEVEL_HOUR => HOUR_SLOTS,
+        LEVEL_DAY => DAY_SLOTS,
+        _ => 1,
+    }
+}
 
 /// What one stored call contributes to the rollups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,18 +89,14 @@ impl Fact {
         CallCounts::of(self.direction, self.status, self.duration_seconds)
     }
 
-    /// The bucket of this call at a level.
-    pub fn key(&self, level: i64) -> Key {
-        let slot = self.started_at.div_euclid(SLOT_SECONDS);
-        Key {
-            level,
-            bucket: if level == LEVEL_SLOT {
-                slot
-            } else {
-                slot.div_euclid(DAY_SLOTS)
-            },
-            phone_number: self.phone_number.clone(),
-        }
+    fn slot(&self) -> i64 {
+        self.started_at.div_euclid(SLOT_SECONDS)
+    }
+
+    /// The rows this call is counted in: its line's and all lines', at
+    /// every level.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        Key::covering(self.slot(), &self.phone_number)
     }
 
     /// The `(dimension, value)` pairs this call is counted under.
@@ -102,12 +120,20 @@ pub struct Key {
 impl Key {
     /// `[from, to)` in seconds.
     pub fn seconds(&self) -> (i64, i64) {
-        let width = if self.level == LEVEL_SLOT {
-            SLOT_SECONDS
-        } else {
-            SLOT_SECONDS * DAY_SLOTS
-        };
+        let width = SLOT_SECONDS * level_slots(self.level);
         (self.bucket * width, (self.bucket + 1) * width)
+    }
+
+    /// The six rows a call of `line` in `slot` counts in.
+    fn covering(slot: i64, line: &str) -> impl Iterator<Item = Key> + '_ {
+        LEVELS.into_iter().flat_map(move |level| {
+            let bucket = slot.div_euclid(level_slots(level));
+            [line, ALL_LINES].into_iter().map(move |n| Key {
+                level,
+                bucket,
+                phone_number: n.to_string(),
+            })
+        })
     }
 }
 
@@ -163,38 +189,58 @@ pub struct Change {
     pub rebuild: bool,
 }
 
-/// Every row change of one transaction, in key order (the order rows are
-/// locked in, so concurrent writers cannot deadlock on them).
+impl Change {
+    fn add(&mut self, f: &Fact, k: i64) {
+        let counts = f.counts();
+        add_counts(&mut self.counts, &counts, k);
+        for v in f.values() {
+            add_counts(self.breakdown.entry(v).or_default(), &counts, k);
+        }
+    }
+
+    fn absorb(&mut self, other: &Change) {
+        add_counts(&mut self.counts, &other.counts, 1);
+        for (v, c) in &other.breakdown {
+            match self.breakdown.get_mut(v) {
+                Some(e) => add_counts(e, c, 1),
+                None => {
+                    self.breakdown.insert(v.clone(), *c);
+                }
+            }
+        }
+        self.callers.extend(other.callers.iter().cloned());
+        self.rebuild |= other.rebuild;
+    }
+}
+
+/// Every row change of one transaction. Inserted calls gather per slot row
+/// first and are rolled up to the coarser rows once, by [`Delta::changes`].
 #[derive(Debug, Default)]
 pub struct Delta {
-    pub changes: BTreeMap<Key, Change>,
+    inserted: HashMap<(i64, String), Change>,
+    changes: BTreeMap<Key, Change>,
 }
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
-    fn apply(&mut self, f: &Fact, k: i64) {
-        let counts = f.counts();
-        let values = f.values();
-        for level in [LEVEL_SLOT, LEVEL_DAY] {
-            let ch = self.changes.entry(f.key(level)).or_default();
-            add_counts(&mut ch.counts, &counts, k);
-            for v in &values {
-                add_counts(ch.breakdown.entry(v.clone()).or_default(), &counts, k);
-            }
-        }
+        self.changes.is_empty() && self.inserted.is_empty()
     }
 
     /// A call was stored.
     pub fn insert(&mut self, f: &Fact) {
-        self.apply(f, 1);
+        let ch = self
+            .inserted
+            .entry((f.slot(), f.phone_number.clone()))
+            .or_default();
+        ch.add(f, 1);
         if let Some(p) = &f.other_party {
-            for level in [LEVEL_SLOT, LEVEL_DAY] {
-                let ch = self.changes.get_mut(&f.key(level)).expect("applied above");
-                ch.callers.push(p.clone());
-            }
+            ch.callers.push(p.clone());
+        }
+    }
+
+    fn apply(&mut self, f: &Fact, k: i64) {
+        for key in f.keys() {
+            self.changes.entry(key).or_default().add(f, k);
         }
     }
 
@@ -205,8 +251,7 @@ impl Delta {
         }
         self.apply(old, -1);
         self.apply(new, 1);
-        for level in [LEVEL_SLOT, LEVEL_DAY] {
-            let (ko, kn) = (old.key(level), new.key(level));
+        for (ko, kn) in old.keys().zip(new.keys()) {
             if ko == kn && old.other_party == new.other_party {
                 continue;
             }
@@ -223,12 +268,25 @@ impl Delta {
         }
     }
 
+    /// Every row change, in key order (the order rows are locked in, so
+    /// concurrent writers cannot deadlock on them).
+    pub fn changes(&mut self) -> &BTreeMap<Key, Change> {
+        for ((slot, line), ch) in std::mem::take(&mut self.inserted) {
+            for key in Key::covering(slot, &line) {
+                self.changes.entry(key).or_default().absorb(&ch);
+            }
+        }
+        &self.changes
+    }
+
     /// The distinct caller numbers the bitmaps need ids for.
-    pub fn caller_numbers(&self) -> Vec<String> {
+    pub fn caller_numbers(&mut self) -> Vec<String> {
+        // Every caller joins a line's slot row first.
         let mut v: Vec<String> = self
-            .changes
-            .values()
-            .flat_map(|c| c.callers.iter().cloned())
+            .changes()
+            .iter()
+            .filter(|(k, _)| k.level == LEVEL_SLOT && k.phone_number != ALL_LINES)
+            .flat_map(|(_, c)| c.callers.iter().cloned())
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -377,9 +435,10 @@ pub struct Plan {
     pub ranges: Vec<(i64, i64, i64)>,
 }
 
-/// Cuts `[from, to)` into raw edges, whole slots and (when `days`) whole
-/// UTC days.
-pub fn plan(from: i64, to: i64, days: bool) -> Plan {
+/// Cuts `[from, to)` into raw edges, whole slots and (when `coarse`) whole
+/// UTC hours and days, so that each level is read only where the coarser
+/// one does not fit.
+pub fn plan(from: i64, to: i64, coarse: bool) -> Plan {
     let mut p = Plan::default();
     if from >= to {
         return p;
@@ -396,20 +455,45 @@ pub fn plan(from: i64, to: i64, days: bool) -> Plan {
     if b * SLOT_SECONDS < to {
         p.raw.push((b * SLOT_SECONDS, to));
     }
-    let da = a.div_euclid(DAY_SLOTS) + i64::from(a.rem_euclid(DAY_SLOTS) != 0);
-    let db = b.div_euclid(DAY_SLOTS);
-    if days && da < db {
-        if a < da * DAY_SLOTS {
-            p.ranges.push((LEVEL_SLOT, a, da * DAY_SLOTS));
-        }
-        p.ranges.push((LEVEL_DAY, da, db));
-        if db * DAY_SLOTS < b {
-            p.ranges.push((LEVEL_SLOT, db * DAY_SLOTS, b));
-        }
+    if coarse {
+        cover(&mut p.ranges, LEVEL_SLOT, a, b);
     } else {
         p.ranges.push((LEVEL_SLOT, a, b));
     }
     p
+}
+
+/// Covers slots `[a, b)` with the coarsest buckets that fit: the next level
+/// up in the middle, this one at the edges.
+fn cover(out: &mut Vec<(i64, i64, i64)>, level: i64, a: i64, b: i64) {
+    if a >= b {
+        return;
+    }
+    let coarser = match level {
+        LEVEL_SLOT => LEVEL_HOUR,
+        LEVEL_HOUR => LEVEL_DAY,
+        _ => {
+            out.push((level, a, b));
+            return;
+        }
+    };
+    // Buckets of this level per bucket of the coarser one.
+    let k = level_slots(coarser) / level_slots(level);
+    let (ca, cb) = (
+        a.div_euclid(k) + i64::from(a.rem_euclid(k) != 0),
+        b.div_euclid(k),
+    );
+    if ca >= cb {
+        out.push((level, a, b));
+        return;
+    }
+    if a < ca * k {
+        out.push((level, a, ca * k));
+    }
+    cover(out, coarser, ca, cb);
+    if cb * k < b {
+        out.push((level, cb * k, b));
+    }
 }
 
 /// Caller ids already known to be committed, so most writes skip the
@@ -448,11 +532,7 @@ mod tests {
     fn covered(p: &Plan) -> Vec<(i64, i64)> {
         let mut v: Vec<(i64, i64)> = p.raw.clone();
         for &(level, lo, hi) in &p.ranges {
-            let w = if level == LEVEL_SLOT {
-                SLOT_SECONDS
-            } else {
-                SLOT_SECONDS * DAY_SLOTS
-            };
+            let w = SLOT_SECONDS * level_slots(level);
             v.push((lo * w, hi * w));
         }
         v.sort_unstable();
@@ -480,9 +560,46 @@ mod tests {
                 assert!(b - a < SLOT_SECONDS);
             }
         }
-        let p = plan(19_800, 19_800 + 86_400 * 30, true);
-        assert!(p.ranges.iter().any(|r| r.0 == LEVEL_DAY && r.2 - r.1 == 29));
+        // A 30-day period in Asia/Kolkata: 29 UTC days, 23 hours and 4
+        // slots, not 29 days and 96 slots.
+        let p = plan(66_600, 66_600 + 86_400 * 30, true);
+        let n = |level| {
+            p.ranges
+                .iter()
+                .filter(|r| r.0 == level)
+                .map(|r| r.2 - r.1)
+                .sum::<i64>()
+        };
+        assert_eq!((n(LEVEL_DAY), n(LEVEL_HOUR), n(LEVEL_SLOT)), (29, 23, 4));
         assert!(plan(5, 5, true).raw.is_empty());
+    }
+
+    #[test]
+    fn random_periods_are_covered_exactly_once_with_the_coarsest_buckets() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let from = (x % 40_000_000) as i64 - 20_000_000;
+            let to = from + ((x >> 32) % 20_000_000) as i64 + 1;
+            let p = plan(from, to, true);
+            let v = covered(&p);
+            assert_eq!((v.first().unwrap().0, v.last().unwrap().1), (from, to));
+            for w in v.windows(2) {
+                assert_eq!(w[0].1, w[1].0, "{from}..{to}: {p:?}");
+            }
+            // A finer level only where the next one up does not fit: at
+            // most 2 × 3 slots and 2 × 23 hours.
+            let n = |level| {
+                p.ranges
+                    .iter()
+                    .filter(|r| r.0 == level)
+                    .map(|r| r.2 - r.1)
+                    .sum::<i64>()
+            };
+            assert!(n(LEVEL_SLOT) <= 6 && n(LEVEL_HOUR) <= 46, "{p:?}");
+        }
     }
 
     #[test]
@@ -527,11 +644,12 @@ mod tests {
             },
         );
         assert!(
-            d.changes
+            d.changes()
                 .values()
                 .all(|c| !c.rebuild && c.callers.is_empty())
         );
-        let slot = d.changes.get(&f.key(LEVEL_SLOT)).unwrap();
+        let key = |f: &Fact, level| f.keys().find(|k| k.level == level).unwrap();
+        let slot = d.changes().get(&key(&f, LEVEL_SLOT)).unwrap();
         assert_eq!((slot.counts.calls, slot.counts.answered), (0, 1));
         let mut d = Delta::default();
         d.change(
@@ -541,7 +659,15 @@ mod tests {
                 ..f.clone()
             },
         );
-        assert!(d.changes[&f.key(LEVEL_SLOT)].rebuild);
-        assert!(!d.changes[&f.key(LEVEL_DAY)].rebuild);
+        let ch = d.changes();
+        assert!(ch[&key(&f, LEVEL_SLOT)].rebuild);
+        assert!(!ch[&key(&f, LEVEL_HOUR)].rebuild);
+        assert!(!ch[&key(&f, LEVEL_DAY)].rebuild);
+        // All lines' rows follow the line's.
+        let all = Key {
+            phone_number: ALL_LINES.into(),
+            ..key(&f, LEVEL_SLOT)
+        };
+        assert!(ch[&all].rebuild);
     }
 }

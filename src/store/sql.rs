@@ -274,7 +274,7 @@ macro_rules! store_impl {
         /// cache once the transaction has committed.
         async fn flush(
             tx: &mut Tx,
-            delta: &Delta,
+            delta: &mut Delta,
             known: &CallerIds,
         ) -> StoreResult<std::collections::HashMap<String, u32>> {
             let mut ids = std::collections::HashMap::new();
@@ -306,7 +306,7 @@ macro_rules! store_impl {
                     ids.insert(r.try_get("number")?, id);
                 }
             }
-            let changes: Vec<(&Key, &rollup::Change)> = delta.changes.iter().collect();
+            let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
             for chunk in changes.chunks(ROLLUP_CHUNK) {
                 if CLAIM_ROWS {
                     let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
@@ -375,9 +375,10 @@ macro_rules! store_impl {
         /// The callers of one bucket, recounted from the raw rows.
         async fn bucket_callers(tx: &mut Tx, k: &Key) -> StoreResult<roaring::RoaringBitmap> {
             let (from, to) = k.seconds();
+            // All lines' row (`phone_number` '') takes every line's callers.
             let ids: Vec<i64> = sqlx::query_scalar(
                 "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
-                 WHERE c.phone_number = $1 AND c.started_at >= $2 AND c.started_at < $3",
+                 WHERE ($1 = '' OR c.phone_number = $1) AND c.started_at >= $2 AND c.started_at < $3",
             )
             .bind(k.phone_number.clone())
             .bind(from)
@@ -434,7 +435,7 @@ macro_rules! store_impl {
                     delta.insert(&fact_row(r)?);
                 }
                 total += rows.len() as u64;
-                ids.extend(flush(&mut tx, &delta, known).await?);
+                ids.extend(flush(&mut tx, &mut delta, known).await?);
             }
             tx.commit().await.map_err(classify)?;
             known.remember(ids);
@@ -469,16 +470,30 @@ macro_rules! store_impl {
             }
 
             /// Rollup rows of one level in `[lo, hi)`: `SELECT {select} FROM rollups WHERE … {tail}`.
+            /// Every line together is one row a bucket (all lines' row)
+            /// unless `per_line`.
             async fn rollup_rows(
                 &self,
                 select: &str,
                 scope: &LineScope,
+                per_line: bool,
                 (level, lo, hi): (i64, i64, i64),
                 tail: &str,
             ) -> StoreResult<Vec<DbRow>> {
                 let mut qb = QueryBuilder::<Db>::new(format!("SELECT {select} FROM rollups WHERE level = "));
                 qb.push_bind(level).push(" AND bucket >= ").push_bind(lo).push(" AND bucket < ").push_bind(hi);
-                push_scope(&mut qb, "phone_number", scope);
+                match scope {
+                    LineScope::All if per_line => {
+                        qb.push(" AND phone_number <> ''");
+                    }
+                    LineScope::All => {
+                        qb.push(" AND phone_number = ''");
+                    }
+                    LineScope::Only(_) => {
+                        push_scope(&mut qb, "phone_number", scope);
+                        qb.push(" AND phone_number <> ''");
+                    }
+                }
                 qb.push(tail);
                 qb.build().fetch_all(&self.pool).await.map_err(classify)
             }
@@ -499,7 +514,7 @@ macro_rules! store_impl {
                 let key = |line: String| if per_line { line } else { String::new() };
                 for range in &plan.ranges {
                     let rows = self
-                        .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, *range, "")
+                        .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, per_line, *range, "")
                         .await?;
                     for r in &rows {
                         let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
@@ -562,7 +577,7 @@ macro_rules! store_impl {
                 let plan = rollup::plan(from, to, true);
                 let mut out: std::collections::BTreeMap<String, CallCounts> = Default::default();
                 for range in plan.ranges {
-                    for r in self.rollup_rows("breakdown", scope, range, "").await? {
+                    for r in self.rollup_rows("breakdown", scope, false, range, "").await? {
                         for ((d, value), c) in rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)? {
                             if d == dim {
                                 rollup::add_counts(out.entry(value).or_default(), &c, 1);
@@ -1290,7 +1305,7 @@ macro_rules! store_impl {
                     );
                     qb.build().execute(&mut *tx).await.map_err(classify)?;
                 }
-                let ids = flush(&mut tx, &delta, &self.callers).await?;
+                let ids = flush(&mut tx, &mut delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(ids);
                 Ok(outcome)
@@ -1320,7 +1335,7 @@ macro_rules! store_impl {
                         }
                     }
                 }
-                let ids = flush(&mut tx, &delta, &self.callers).await?;
+                let ids = flush(&mut tx, &mut delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(ids);
                 Ok(out)
@@ -1359,7 +1374,7 @@ macro_rules! store_impl {
                 let base_slot = base.div_euclid($crate::store::SLOT_SECONDS);
                 for range in plan.ranges {
                     let tail = " GROUP BY bucket";
-                    for r in self.rollup_rows(&format!("bucket, {ROLLUP_SUMS}"), scope, range, tail).await? {
+                    for r in self.rollup_rows(&format!("bucket, {ROLLUP_SUMS}"), scope, false, range, tail).await? {
                         let slot = r.try_get::<i64, _>("bucket")? - base_slot;
                         rollup::add_counts(slots.entry(slot).or_default(), &sums_from(&r)?, 1);
                     }
@@ -1492,7 +1507,7 @@ macro_rules! store_impl {
                     delta.insert(&fact_row(r)?);
                 }
                 let mut expected: std::collections::BTreeMap<Key, rollup::Row> = Default::default();
-                for (k, ch) in &delta.changes {
+                for (k, ch) in delta.changes() {
                     expected.entry(k.clone()).or_default().apply(ch, &ids, None)?;
                 }
                 let mut drift = Vec::new();

@@ -183,8 +183,14 @@ impl TestApp {
         content_type: &str,
         body: String,
     ) -> Option<(reqwest::StatusCode, serde_json::Value)> {
-        let res = self
-            .client
+        // A client of its own: the server closes this connection after its
+        // 413, and a pooled client could hand the dead connection to the
+        // test's next request (hyper's IncompleteMessage).
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let res = client
             .post(self.url(path))
             .bearer_auth(&self.token)
             .header("content-type", content_type)
