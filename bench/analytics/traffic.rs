@@ -17,7 +17,7 @@ use linewise::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Regio
 use linewise::store::{PhoneNumberChanges, Store, StoreResult};
 
 /// Bump when the generated data changes: cached databases are keyed on it.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 const SEED: u64 = 0x011e_5a1a_17c5_2026;
 /// The instant the traffic ends at: 2026-11-20T12:00:00Z (17:30 in Kolkata).
 pub const END: i64 = 1_795_176_000;
@@ -195,7 +195,11 @@ impl Traffic {
 
     fn call(&mut self, i: u64) -> NewCall {
         let r = &mut self.rng;
-        let cell = Self::pick(&self.cells, r.random::<f64>());
+        // Calls come in time order, as a provider's history and live
+        // traffic do: call i starts in the hour where the cumulative
+        // volume reaches (i + u) / n (stratified, so the daily and weekly
+        // rhythm is kept exactly).
+        let cell = Self::pick(&self.cells, (i as f64 + r.random::<f64>()) / self.n as f64);
         let started = self.start + cell as i64 * 3600 + r.random_range(0..3600);
         let line = Self::pick(&self.lines_cum, r.random::<f64>());
         let inbound = r.random::<f64>() < 0.8;

@@ -325,24 +325,59 @@ impl Row {
 }
 
 // -- encodings
+//
+// Most rows are small (a quiet line's 15 minutes), so both blobs are written
+// for size: rollups are read by the bucket and must stay a small part of the
+// raw table.
 
-/// A roaring bitmap as stored.
+/// Tag of a caller set stored as a roaring bitmap (large sets).
+const CALLERS_ROARING: u8 = 0;
+/// Tag of a caller set stored as sorted ids, delta- and varint-coded: a
+/// roaring bitmap spends 8 bytes of container header on every 65 536-id
+/// range a set touches, which is most of a small set's size.
+const CALLERS_DELTAS: u8 = 1;
+
+/// A caller set as stored: the smaller of the two forms.
 pub fn encode_callers(b: &RoaringBitmap) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.serialized_size());
+    if b.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![CALLERS_DELTAS];
+    let mut prev = 0u32;
+    for id in b {
+        put_uvarint(&mut out, u64::from(id - prev));
+        prev = id;
+    }
+    if out.len() <= b.serialized_size() {
+        return out;
+    }
+    let mut out = Vec::with_capacity(1 + b.serialized_size());
+    out.push(CALLERS_ROARING);
     b.serialize_into(&mut out).expect("writing to a Vec");
     out
 }
 
 pub fn decode_callers(bytes: &[u8]) -> StoreResult<RoaringBitmap> {
-    if bytes.is_empty() {
-        return Ok(RoaringBitmap::new());
+    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bad caller set: {e}"));
+    match bytes.split_first() {
+        None => Ok(RoaringBitmap::new()),
+        Some((&CALLERS_ROARING, rest)) => {
+            RoaringBitmap::deserialize_from(rest).map_err(|e| bad(&e))
+        }
+        Some((&CALLERS_DELTAS, rest)) => {
+            let mut ids = Vec::with_capacity(rest.len());
+            let (mut pos, mut id) = (0, 0u64);
+            while pos < rest.len() {
+                id += get_uvarint(rest, &mut pos).ok_or_else(|| bad(&"truncated"))?;
+                ids.push(u32::try_from(id).map_err(|e| bad(&e))?);
+            }
+            RoaringBitmap::from_sorted_iter(ids).map_err(|e| bad(&e))
+        }
+        Some((tag, _)) => Err(bad(&format!("tag {tag}"))),
     }
-    RoaringBitmap::deserialize_from(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("bad caller bitmap: {e}")))
 }
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+fn put_uvarint(out: &mut Vec<u8>, mut z: u64) {
     loop {
         let byte = (z & 0x7f) as u8;
         z >>= 7;
@@ -354,7 +389,7 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<i64> {
+fn get_uvarint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut z: u64 = 0;
     let mut shift = 0;
     loop {
@@ -362,7 +397,7 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<i64> {
         *pos += 1;
         z |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            return Some(z);
         }
         shift += 7;
         if shift > 63 {
@@ -371,22 +406,56 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<i64> {
     }
 }
 
-/// `[dim u8][len varint][value][6 × count varint]` per entry.
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<i64> {
+    let z = get_uvarint(bytes, pos)?;
+    Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+}
+
+/// Values written as one byte: every status and direction, and no flow.
+fn known_values() -> impl Iterator<Item = &'static str> {
+    CallStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(CallDirection::ALL.iter().map(|d| d.as_str()))
+        .chain([""])
+}
+
+/// The byte after a dimension that says its value follows as text.
+const VALUE_TEXT: u8 = 0xff;
+
+/// Per entry: `[dim u8][value: known index u8, or 0xff len varint bytes]
+/// [mask u8: which of the six counts are not zero][those counts, varint]`.
 pub fn encode_breakdown(b: &Breakdown) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len() * 16);
+    let mut out = Vec::with_capacity(b.len() * 8);
     for ((dim, value), c) in b {
         out.push(*dim as u8);
-        put_varint(&mut out, value.len() as i64);
-        out.extend_from_slice(value.as_bytes());
-        for n in [
+        match known_values().position(|k| k == value) {
+            Some(i) => out.push(i as u8),
+            None => {
+                out.push(VALUE_TEXT);
+                put_varint(&mut out, value.len() as i64);
+                out.extend_from_slice(value.as_bytes());
+            }
+        }
+        let n = [
             c.calls,
             c.answered,
             c.missed,
             c.abandoned,
             c.failed,
             c.talk_seconds,
-        ] {
-            put_varint(&mut out, n);
+        ];
+        let mask = n
+            .iter()
+            .enumerate()
+            .fold(0u8, |m, (i, x)| if *x != 0 { m | 1 << i } else { m });
+        out.push(mask);
+        for x in n.iter().filter(|x| **x != 0) {
+            put_varint(&mut out, *x);
         }
     }
     out
@@ -398,15 +467,27 @@ pub fn decode_breakdown(bytes: &[u8]) -> StoreResult<Breakdown> {
     let mut pos = 0;
     while pos < bytes.len() {
         let dim = Dim::from_u8(bytes[pos]).ok_or_else(bad)?;
+        let tag = *bytes.get(pos + 1).ok_or_else(bad)?;
+        pos += 2;
+        let value = if tag == VALUE_TEXT {
+            let len =
+                usize::try_from(get_varint(bytes, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
+            let value = bytes.get(pos..pos + len).ok_or_else(bad)?;
+            pos += len;
+            std::str::from_utf8(value).map_err(|_| bad())?.to_string()
+        } else {
+            known_values()
+                .nth(usize::from(tag))
+                .ok_or_else(bad)?
+                .to_string()
+        };
+        let mask = *bytes.get(pos).ok_or_else(bad)?;
         pos += 1;
-        let len =
-            usize::try_from(get_varint(bytes, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
-        let value = bytes.get(pos..pos + len).ok_or_else(bad)?;
-        let value = std::str::from_utf8(value).map_err(|_| bad())?.to_string();
-        pos += len;
         let mut n = [0i64; 6];
-        for x in &mut n {
-            *x = get_varint(bytes, &mut pos).ok_or_else(bad)?;
+        for (i, x) in n.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                *x = get_varint(bytes, &mut pos).ok_or_else(bad)?;
+            }
         }
         out.insert(
             (dim, value),
@@ -618,9 +699,53 @@ mod tests {
             },
         );
         b.insert((Dim::Status, String::new()), CallCounts::default());
-        assert_eq!(decode_breakdown(&encode_breakdown(&b)).unwrap(), b);
+        b.insert(
+            (Dim::Status, "no-answer".into()),
+            CallCounts {
+                calls: 2,
+                missed: 2,
+                ..Default::default()
+            },
+        );
+        b.insert((Dim::Direction, "inbound".into()), CallCounts::default());
+        let bytes = encode_breakdown(&b);
+        assert_eq!(decode_breakdown(&bytes).unwrap(), b);
+        // A known value and two counts: five bytes.
+        let one: Breakdown = b
+            .iter()
+            .skip(2)
+            .take(1)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        assert_eq!(encode_breakdown(&one).len(), 5, "{one:?}");
         assert!(decode_breakdown(&[7]).is_err());
-        assert!(decode_breakdown(&[0, 10, b'a']).is_err());
+        assert!(decode_breakdown(&[0, 0xff, 10, b'a']).is_err());
+        assert!(decode_breakdown(&[0, 200, 0]).is_err());
+    }
+
+    #[test]
+    fn caller_sets_round_trip_in_their_smaller_form() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in [0usize, 1, 5, 50, 3_000, 70_000] {
+            let mut b = RoaringBitmap::new();
+            while b.len() < n as u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.insert((x % 2_000_000) as u32);
+            }
+            let bytes = encode_callers(&b);
+            assert_eq!(decode_callers(&bytes).unwrap(), b, "{n} callers");
+            assert!(bytes.len() <= 1 + b.serialized_size(), "{n} callers");
+        }
+        // Five callers spread over 2 M ids: deltas, not five containers.
+        let b: RoaringBitmap = [3, 400_000, 800_000, 1_200_000, 1_999_999]
+            .into_iter()
+            .collect();
+        assert_eq!(encode_callers(&b)[0], CALLERS_DELTAS);
+        assert!(encode_callers(&b).len() < 16);
+        assert!(decode_callers(&[9, 1]).is_err());
+        assert!(decode_callers(&[CALLERS_DELTAS, 0x80]).is_err());
     }
 
     #[test]

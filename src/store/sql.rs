@@ -24,9 +24,12 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         // shutdown or restart, 57P02, 57P03 cannot_connect_now) or the
         // connection failing (class 08): the database is going away or not
         // yet back, not a bug.
+        // A deadlock (40P01) or serialization failure (40001) rolled the
+        // transaction back whole: try again shortly.
         sqlx::Error::Database(d)
-            if d.code()
-                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            if d.code().is_some_and(|c| {
+                c.starts_with("57P") || c.starts_with("08") || c == "40P01" || c == "40001"
+            }) =>
         {
             StoreError::Unavailable(e.to_string())
         }
@@ -329,6 +332,13 @@ macro_rules! store_impl {
                     qb.push_bind(k.level).push(", ").push_bind(k.bucket).push(", ").push_bind(k.phone_number.clone()).push(")");
                 }
                 qb.push(")");
+                if CLAIM_ROWS {
+                    // Lock in key order (bytes, as Rust orders `Key`), the
+                    // order every writer uses: all of them share the
+                    // all-lines rows, and locks taken in scan order could
+                    // deadlock two writers.
+                    qb.push(" ORDER BY level, bucket, phone_number COLLATE \"C\"");
+                }
                 qb.push($lock_row);
                 let mut rows: std::collections::HashMap<Key, rollup::Row> = Default::default();
                 for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
@@ -1260,9 +1270,10 @@ macro_rules! store_impl {
                 for (i, c) in calls.iter().enumerate() {
                     last.insert((c.provider.as_str(), c.provider_call_id.as_str()), i);
                 }
-                let mut idx: Vec<usize> = last.into_values().collect();
-                idx.sort_unstable();
-                let batch: Vec<&NewCall> = idx.iter().map(|&i| &calls[i]).collect();
+                // In key order: two batches naming the same calls claim
+                // them in the same order, so they cannot deadlock.
+                let mut batch: Vec<&NewCall> = last.into_values().map(|i| &calls[i]).collect();
+                batch.sort_unstable_by(|a, b| (a.provider.as_str(), &a.provider_call_id).cmp(&(b.provider.as_str(), &b.provider_call_id)));
                 if batch.is_empty() {
                     return Ok(UpsertOutcome::default());
                 }
@@ -1318,7 +1329,10 @@ macro_rules! store_impl {
                 }
                 let now = now_secs();
                 let (_turn, mut tx) = self.begin_writing().await?;
-                let refs: Vec<&NewCall> = calls.iter().collect();
+                // In key order (stable: repeats of one call keep theirs), so
+                // two batches naming the same calls cannot deadlock.
+                let mut refs: Vec<&NewCall> = calls.iter().collect();
+                refs.sort_by(|a, b| (a.provider.as_str(), &a.provider_call_id).cmp(&(b.provider.as_str(), &b.provider_call_id)));
                 ensure_flows(&mut tx, &refs).await?;
                 let mut delta = Delta::default();
                 for chunk in refs.chunks(INSERT_CHUNK) {
