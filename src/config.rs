@@ -40,14 +40,14 @@ pub struct Settings {
     #[arg(long, env = "LINEWISE_TOKEN_TTL", default_value_t = 8 * 3600, global = true)]
     pub token_ttl: i64,
 
-    /// Answer analytics from memory until the next write. Every write
-    /// empties it; with PostgreSQL, every node's writes empty every node's
-    /// cache. Off by default until a stale answer seen once under heavy load
-    /// is explained (issue 5's note).
+    /// Answer analytics (and the user behind each token) from memory until
+    /// the next write. Every write empties it; with PostgreSQL, every
+    /// node's writes empty every node's cache; with SQLite, so do another
+    /// process's (seen in the write-ahead log). `--cache false` turns it off.
     #[arg(
         long,
         env = "LINEWISE_CACHE",
-        default_value_t = false,
+        default_value_t = true,
         action = clap::ArgAction::Set,
         global = true
     )]
@@ -160,7 +160,7 @@ impl Settings {
             database_url: url.into(),
             jwt_secret: None,
             token_ttl: 8 * 3600,
-            cache: false,
+            cache: true,
             timezone: "UTC".into(),
             exotel_timezone: "Asia/Kolkata".into(),
             default_region: "IN".into(),

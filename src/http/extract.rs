@@ -197,8 +197,10 @@ impl Refusal {
     }
 }
 
-/// The user a token (API bearer or page session) names, loaded fresh: only
-/// when it is valid, the user active, and its token version current.
+/// The user a token (API bearer or page session) names: only when it is
+/// valid, the user active, and its token version current. The user comes
+/// from the store, or from its cache when on, which every write to users,
+/// lines or groups empties (on every node), so a revocation bites at once.
 pub async fn authenticate(
     state: &AppState,
     token: &str,

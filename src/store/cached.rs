@@ -8,8 +8,20 @@
 //! its own version when one arrives (or when its listening connection was
 //! lost, since a notification may have been missed). Nothing is ever served
 //! from an older version, so there is no time-based staleness to tune.
-//! Users, ingest keys and settings are never cached: revocations must bite
-//! at once.
+//!
+//! Users (read on every authenticated request) are cached the same way under
+//! a second version, the *registry version*, which only writes to users,
+//! lines and groups bump (a line's deletion changes who may see it), so a
+//! steady stream of calls does not empty it. Those writes announce
+//! themselves as `registry`, calls as `calls`; a node that hears anything
+//! else, or lost its listening connection, bumps both. A password change or
+//! a deactivation therefore bites on this node at once and on the others
+//! when the notification arrives. Ingest keys and settings are never cached.
+//!
+//! SQLite has no notifications, but another process (a `linewise import`
+//! beside the server) may write the file. Every commit appends to the
+//! write-ahead log, so each cached read first looks at the log's size and
+//! modification time (one `stat`), and bumps both versions when they moved.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -22,6 +34,10 @@ use super::*;
 
 /// The channel nodes announce writes on.
 pub const CHANNEL: &str = "linewise_changes";
+/// The payload of a write to calls only.
+const CALLS: &str = "calls";
+/// The payload of a write to users, lines or groups.
+const REGISTRY: &str = "registry";
 
 type Entry = Arc<dyn Any + Send + Sync>;
 
@@ -36,6 +52,10 @@ pub struct CachedStore {
     inner: Arc<dyn Store>,
     cache: moka::sync::Cache<String, Entry>,
     version: Arc<AtomicU64>,
+    users: moka::sync::Cache<(u64, i64), UserRow>,
+    registry_version: Arc<AtomicU64>,
+    /// SQLite: the write-ahead log, and what it looked like last time.
+    wal: Option<(std::path::PathBuf, AtomicU64)>,
     /// PostgreSQL: where writes are announced to the other nodes.
     notify: Option<sqlx::PgPool>,
     pub stats: CacheStats,
@@ -46,6 +66,7 @@ impl CachedStore {
     /// nodes' writes (the listener runs until the process ends).
     pub async fn wrap(inner: Arc<dyn Store>, url: &str) -> StoreResult<CachedStore> {
         let version = Arc::new(AtomicU64::new(0));
+        let registry_version = Arc::new(AtomicU64::new(0));
         let notify = if inner.engine() == "postgres" {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
@@ -60,18 +81,25 @@ impl CachedStore {
                 .map_err(sql::classify)?;
             listener.listen(CHANNEL).await.map_err(sql::classify)?;
             let v = version.clone();
+            let r = registry_version.clone();
             tokio::spawn(async move {
                 loop {
                     match listener.try_recv().await {
+                        Ok(Some(n)) if n.payload() == CALLS => {
+                            v.fetch_add(1, Ordering::SeqCst);
+                        }
                         Ok(Some(_)) => {
+                            r.fetch_add(1, Ordering::SeqCst);
                             v.fetch_add(1, Ordering::SeqCst);
                         }
                         // The connection was lost; it reconnects on the next
                         // call. Whatever was said meanwhile is unknown.
                         Ok(None) => {
+                            r.fetch_add(1, Ordering::SeqCst);
                             v.fetch_add(1, Ordering::SeqCst);
                         }
                         Err(e) => {
+                            r.fetch_add(1, Ordering::SeqCst);
                             v.fetch_add(1, Ordering::SeqCst);
                             tracing::warn!(cause = %e, "change listener failed; retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -83,6 +111,14 @@ impl CachedStore {
         } else {
             None
         };
+        let wal = (inner.engine() == "sqlite")
+            .then(|| sqlite_path(url))
+            .flatten()
+            .map(|p| {
+                let mut wal = p.into_os_string();
+                wal.push("-wal");
+                (wal.into(), AtomicU64::new(0))
+            });
         Ok(CachedStore {
             inner,
             cache: moka::sync::Cache::builder()
@@ -90,9 +126,38 @@ impl CachedStore {
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
             version,
+            users: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            registry_version,
+            wal,
             notify,
             stats: Default::default(),
         })
+    }
+
+    /// Bumps both versions when another process wrote the SQLite file.
+    fn notice_other_writers(&self) {
+        let Some((path, seen)) = &self.wal else {
+            return;
+        };
+        let now = match std::fs::metadata(path) {
+            Ok(m) => {
+                let t = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as u64);
+                // Never 0, the value before the first look.
+                (t.rotate_left(17) ^ m.len()) | 1
+            }
+            Err(_) => 1,
+        };
+        if seen.swap(now, Ordering::SeqCst) != now {
+            self.registry_version.fetch_add(1, Ordering::SeqCst);
+            self.version.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// The data version answers are keyed by.
@@ -105,6 +170,7 @@ impl CachedStore {
         T: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = StoreResult<T>>,
     {
+        self.notice_other_writers();
         let version = self.version();
         let key = format!("{version}|{key}");
         if let Some(hit) = self
@@ -125,16 +191,28 @@ impl CachedStore {
         Ok(value)
     }
 
-    /// After a write: drop this node's answers and tell the others.
+    /// After a write to calls: drop this node's answers and tell the others.
     async fn changed<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+        self.announce(result, CALLS).await
+    }
+
+    /// After a write to users, lines or groups: drop this node's answers
+    /// and users, and tell the others.
+    async fn registry_changed<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+        self.registry_version.fetch_add(1, Ordering::SeqCst);
+        self.announce(result, REGISTRY).await
+    }
+
+    async fn announce<T>(&self, result: StoreResult<T>, what: &str) -> StoreResult<T> {
         self.version.fetch_add(1, Ordering::SeqCst);
         // A failed write changed nothing to announce; while the database is
         // down, announcing would only delay its 503.
         if let (Some(pool), true) = (&self.notify, result.is_ok()) {
             // The write has committed either way; a lost notification only
             // costs other nodes freshness until their listener reconnects.
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
+                .bind(what)
                 .execute(pool)
                 .await
             {
@@ -178,7 +256,7 @@ impl Store for CachedStore {
         audit: Audit<'_>,
     ) -> StoreResult<(PhoneNumberRow, bool)> {
         let r = self.inner.upsert_phone_number(number, changes, audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn update_phone_numbers(
         &self,
@@ -186,15 +264,15 @@ impl Store for CachedStore {
         audit: Audit<'_>,
     ) -> StoreResult<Vec<PhoneNumberRow>> {
         let r = self.inner.update_phone_numbers(updates, audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn delete_phone_number(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
         let r = self.inner.delete_phone_number(id, audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn discover_phone_numbers(&self, audit: Audit<'_>) -> StoreResult<(u64, u64)> {
         let r = self.inner.discover_phone_numbers(audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<GroupRow>> {
@@ -214,7 +292,7 @@ impl Store for CachedStore {
             .inner
             .create_group(name, description, phone_number_ids, audit)
             .await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn update_group(
         &self,
@@ -223,11 +301,11 @@ impl Store for CachedStore {
         audit: Audit<'_>,
     ) -> StoreResult<GroupRow> {
         let r = self.inner.update_group(id, changes, audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn delete_group(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
         let r = self.inner.delete_group(id, audit).await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn add_group_members(
         &self,
@@ -239,7 +317,7 @@ impl Store for CachedStore {
             .inner
             .add_group_members(id, phone_number_ids, audit)
             .await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
     async fn remove_group_member(
         &self,
@@ -251,7 +329,7 @@ impl Store for CachedStore {
             .inner
             .remove_group_member(id, phone_number_id, audit)
             .await;
-        self.changed(r).await
+        self.registry_changed(r).await
     }
 
     async fn upsert_calls(&self, calls: &[NewCall]) -> StoreResult<UpsertOutcome> {
@@ -345,7 +423,17 @@ impl Store for CachedStore {
         self.inner.list_users().await
     }
     async fn get_user(&self, id: i64) -> StoreResult<UserRow> {
-        self.inner.get_user(id).await
+        self.notice_other_writers();
+        let version = self.registry_version.load(Ordering::SeqCst);
+        if let Some(u) = self.users.get(&(version, id)) {
+            return Ok(u);
+        }
+        let u = self.inner.get_user(id).await?;
+        // As in `cached`: keep it only when no user write landed meanwhile.
+        if self.registry_version.load(Ordering::SeqCst) == version {
+            self.users.insert((version, id), u.clone());
+        }
+        Ok(u)
     }
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
         self.inner.find_user_by_email(email).await
@@ -358,9 +446,11 @@ impl Store for CachedStore {
         phone_number_ids: &[i64],
         audit: Audit<'_>,
     ) -> StoreResult<UserRow> {
-        self.inner
+        let r = self
+            .inner
             .create_user(email, password_hash, role, phone_number_ids, audit)
-            .await
+            .await;
+        self.registry_changed(r).await
     }
     async fn update_user(
         &self,
@@ -368,10 +458,12 @@ impl Store for CachedStore {
         changes: UserChanges,
         audit: Audit<'_>,
     ) -> StoreResult<UserRow> {
-        self.inner.update_user(id, changes, audit).await
+        let r = self.inner.update_user(id, changes, audit).await;
+        self.registry_changed(r).await
     }
     async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
-        self.inner.delete_user(id, audit).await
+        let r = self.inner.delete_user(id, audit).await;
+        self.registry_changed(r).await
     }
 
     async fn create_ingest_key(

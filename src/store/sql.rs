@@ -337,7 +337,7 @@ macro_rules! store_impl {
                     // order every writer uses: all of them share the
                     // all-lines rows, and locks taken in scan order could
                     // deadlock two writers.
-                    qb.push(" ORDER BY level, bucket, phone_number COLLATE \"C\"");
+                    qb.push(" ORDER BY level, phone_number COLLATE \"C\", bucket");
                 }
                 qb.push($lock_row);
                 let mut rows: std::collections::HashMap<Key, rollup::Row> = Default::default();
@@ -493,8 +493,15 @@ macro_rules! store_impl {
                 let mut qb = QueryBuilder::<Db>::new(format!("SELECT {select} FROM rollups WHERE level = "));
                 qb.push_bind(level).push(" AND bucket >= ").push_bind(lo).push(" AND bucket < ").push_bind(hi);
                 match scope {
+                    // The table is keyed line first: name the lines (every
+                    // line has day rows) so each is one range of the key,
+                    // not a scan of the whole level.
                     LineScope::All if per_line => {
-                        qb.push(" AND phone_number <> ''");
+                        qb.push(format!(
+                            " AND phone_number IN (SELECT DISTINCT phone_number FROM rollups \
+                             WHERE level = {} AND phone_number <> '')",
+                            rollup::LEVEL_DAY
+                        ));
                     }
                     LineScope::All => {
                         qb.push(" AND phone_number = ''");

@@ -87,8 +87,9 @@ pub fn settings(url: &str) -> Settings {
     let mut s = Settings::for_database(url);
     s.admin_password = Some(ADMIN_PASSWORD.into());
     s.jwt_secret = Some(JWT_SECRET.into());
-    // LINEWISE_TEST_CACHE=1 runs the whole suite with the answer cache on.
-    s.cache = std::env::var("LINEWISE_TEST_CACHE").is_ok_and(|v| v == "1");
+    // The answer cache is on, as in the product; LINEWISE_TEST_CACHE=0
+    // runs the whole suite with it off.
+    s.cache = std::env::var("LINEWISE_TEST_CACHE").map_or(true, |v| v != "0");
     s
 }
 

@@ -97,3 +97,124 @@ async fn a_write_through_one_node_empties_the_other_nodes_cache() {
     assert_eq!(calls(&client, &b, &token).await, 2);
     seen(&client, &a, &token, 2).await;
 }
+
+/// The status of a dashboard request with `token` on `node`.
+async fn dashboard_status(client: &reqwest::Client, node: &Node, token: &str) -> u16 {
+    client
+        .get(format!("{}/api/analytics/dashboard", node.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Users are cached too (every request reads its user): a deactivation
+/// through one node is refused by that node at once and by the other as
+/// soon as the notification arrives, while calls flowing in meanwhile do
+/// not empty the user cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivation_through_one_node_is_refused_by_the_other() {
+    let Some((url, _)) = fresh_database(Backend::Postgres).await else {
+        eprintln!("PostgreSQL suite not configured; skipped");
+        return;
+    };
+    let a = start(&url);
+    let b = start(&url);
+    let client = reqwest::Client::new();
+    let admin = a.login().await;
+    let res = client
+        .post(format!("{}/api/users", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "agent@example.com", "password": "a-long-enough-password", "role": "agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let agent = b
+        .login_as("agent@example.com", "a-long-enough-password")
+        .await;
+    // Both nodes have the agent cached, and a call written meanwhile keeps it so.
+    for node in [&a, &b] {
+        assert_eq!(dashboard_status(&client, node, &agent).await, 200);
+    }
+    post_call(&client, &a, &admin, "between").await;
+    for node in [&a, &b] {
+        assert_eq!(dashboard_status(&client, node, &agent).await, 200);
+    }
+
+    let res = client
+        .put(format!("{}/api/users/{id}", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"isActive": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        dashboard_status(&client, &a, &agent).await,
+        401,
+        "the writing node's own next answer"
+    );
+    let t = Instant::now();
+    while dashboard_status(&client, &b, &agent).await != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "node B still lets a deactivated user in: its user cache was not invalidated"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "node B refused the deactivated user after {:?}",
+        t.elapsed()
+    );
+}
+
+/// SQLite has no notifications: a `linewise import` run as a second process
+/// beside a caching server writes the file, and the server's next answer
+/// has the imported calls (its cache watches the write-ahead log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_beside_a_caching_sqlite_server_is_in_its_next_answer() {
+    let server = Node::sqlite(
+        &[],
+        &[
+            ("LINEWISE_JWT_SECRET", JWT_SECRET),
+            ("LINEWISE_CACHE", "true"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let token = server.login().await;
+    post_call(&client, &server, &token, "served").await;
+    // Cached now: the second answer comes from memory.
+    assert_eq!(calls(&client, &server, &token).await, 1);
+    assert_eq!(calls(&client, &server, &token).await, 1);
+
+    let csv = server.dir().join("more.csv");
+    let mut text = String::from(
+        "providerCallId,phoneNumber,otherParty,direction,status,startedAt,durationSeconds\n",
+    );
+    for i in 0..5 {
+        text.push_str(&format!(
+            "imported-{i},+918041234567,+91987654321{i},inbound,completed,2026-03-1{i}T08:00:00Z,40\n"
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = crate::process::bin()
+        .args(["import", csv.to_str().unwrap(), "--format", "csv"])
+        .env("DATABASE_URL", &server.url)
+        .env("LINEWISE_JWT_SECRET", JWT_SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        calls(&client, &server, &token).await,
+        6,
+        "the server answered from a cache that missed another process's import"
+    );
+}
