@@ -151,12 +151,23 @@ pub async fn dashboard(
 ) -> StoreResult<Dashboard> {
     let (from, to) = period.second_bounds();
     let (today_from, today_to) = Period::today(&period.tz, &period.tz_name, now).second_bounds();
+    let today_is_the_period = (today_from, today_to) == (from, to);
     let (counts, today, active, flows) = tokio::try_join!(
         store.call_counts(scope, from, to),
-        store.call_counts(scope, today_from, today_to),
+        async {
+            if today_is_the_period {
+                Ok(None)
+            } else {
+                store
+                    .call_counts(scope, today_from, today_to)
+                    .await
+                    .map(Some)
+            }
+        },
         store.live_calls(scope, now.as_second() - ACTIVE_WINDOW_SECONDS),
         store.top_flows(scope, from, to, TOP_FLOWS),
     )?;
+    let today = today.unwrap_or(counts);
     Ok(Dashboard::from_parts(
         counts,
         today.calls,

@@ -525,7 +525,10 @@ macro_rules! store_impl {
                 to: i64,
                 per_line: bool,
             ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
-                type Acc = (CallCounts, roaring::RoaringBitmap, std::collections::BTreeSet<String>);
+                // Counts, the rows' caller sets (unioned once at the end:
+                // roaring's many-way union beats folding them one by one),
+                // and the raw edges' caller numbers.
+                type Acc = (CallCounts, Vec<roaring::RoaringBitmap>, std::collections::BTreeSet<String>);
                 let plan = rollup::plan(from, to, true);
                 let mut acc: std::collections::BTreeMap<String, Acc> = Default::default();
                 let key = |line: String| if per_line { line } else { String::new() };
@@ -536,7 +539,7 @@ macro_rules! store_impl {
                     for r in &rows {
                         let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
                         rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
-                        a.1 |= rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?;
+                        a.1.push(rollup::decode_callers(&r.try_get::<&[u8], _>("callers")?)?);
                     }
                 }
                 for (a, b) in &plan.raw {
@@ -567,7 +570,8 @@ macro_rules! store_impl {
                 }
                 Ok(acc
                     .into_iter()
-                    .map(|(k, (mut counts, mut callers, edge))| {
+                    .map(|(k, (mut counts, sets, edge))| {
+                        let mut callers = roaring::MultiOps::union(sets);
                         let mut unknown = 0;
                         for n in &edge {
                             match ids.get(n) {
