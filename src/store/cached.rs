@@ -22,6 +22,10 @@
 //! beside the server) may write the file. Every commit appends to the
 //! write-ahead log, so each cached read first looks at the log's size and
 //! modification time (one `stat`), and bumps both versions when they moved.
+//! A file's time only moves with the kernel's clock tick, so while the log
+//! was written in the last [`RECENT_WAL`] the look also reads the log's
+//! header: its checkpoint sequence and salts change whenever the log starts
+//! over, and within one log every commit makes the file longer.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -38,6 +42,9 @@ pub const CHANNEL: &str = "linewise_changes";
 const CALLS: &str = "calls";
 /// The payload of a write to users, lines or groups.
 const REGISTRY: &str = "registry";
+/// How long after its last write the SQLite log's size and time cannot
+/// tell one write from two (modification times move by clock ticks).
+const RECENT_WAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 type Entry = Arc<dyn Any + Send + Sync>;
 
@@ -144,13 +151,26 @@ impl CachedStore {
         };
         let now = match std::fs::metadata(path) {
             Ok(m) => {
-                let t = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as u64);
-                // Never 0, the value before the first look.
-                (t.rotate_left(17) ^ m.len()) | 1
+                let modified = m.modified().ok();
+                // A time in the future (clock stepped back) counts as recent.
+                let recent = modified.is_none_or(|t| t.elapsed().map_or(true, |d| d < RECENT_WAL));
+                if recent {
+                    match wal_header(path) {
+                        // Never 0, the value before the first look.
+                        Some(h) => (h.rotate_left(29) ^ m.len()) | 1,
+                        // Unreadable: unknown, so changed.
+                        None => {
+                            self.registry_version.fetch_add(1, Ordering::SeqCst);
+                            self.version.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                } else {
+                    let t = modified
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    (t.rotate_left(17) ^ m.len()) | 1
+                }
             }
             Err(_) => 1,
         };
@@ -221,6 +241,16 @@ impl CachedStore {
         }
         result
     }
+}
+
+/// The checkpoint sequence number and both salts of a SQLite write-ahead
+/// log (header bytes 12..24), folded into one number.
+fn wal_header(path: &std::path::Path) -> Option<u64> {
+    use std::io::Read;
+    let mut h = [0u8; 24];
+    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
+    let word = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    Some(word(12) ^ (word(16) << 32) ^ word(20).rotate_left(16))
 }
 
 fn scope_key(s: &LineScope) -> String {

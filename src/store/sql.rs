@@ -385,12 +385,20 @@ macro_rules! store_impl {
         /// The callers of one bucket, recounted from the raw rows.
         async fn bucket_callers(tx: &mut Tx, k: &Key) -> StoreResult<roaring::RoaringBitmap> {
             let (from, to) = k.seconds();
-            // All lines' row (`phone_number` '') takes every line's callers.
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
-                 WHERE ($1 = '' OR c.phone_number = $1) AND c.started_at >= $2 AND c.started_at < $3",
-            )
-            .bind(k.phone_number.clone())
+            // All lines' row (`phone_number` '') takes every line's callers;
+            // a line's reads through the (phone_number, started_at) index.
+            let ids: Vec<i64> = if k.phone_number == rollup::ALL_LINES {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
+                     WHERE c.started_at >= $1 AND c.started_at < $2",
+                )
+            } else {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
+                     WHERE c.phone_number = $1 AND c.started_at >= $2 AND c.started_at < $3",
+                )
+                .bind(k.phone_number.clone())
+            }
             .bind(from)
             .bind(to)
             .fetch_all(&mut **tx)
