@@ -3,7 +3,8 @@
 //! webhook ingest over HTTP on loopback.
 //!
 //! Run: `cargo bench --bench ingest` (N = 1 000 000; `LINEWISE_BENCH_CALLS`
-//! to change it). Writes `bench/results/ingest.md`.
+//! to change it; `LINEWISE_BENCH_ONLY_IMPORT=1` stops after the first SQLite
+//! import, for profiling). Writes `bench/results/ingest.md`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -203,6 +204,11 @@ fn main() {
         "| CSV import | SQLite | {n} | {secs:.2} | {:.0} |\n",
         n as f64 / secs
     ));
+    if std::env::var_os("LINEWISE_BENCH_ONLY_IMPORT").is_some() {
+        // A profiling run: the first import alone.
+        println!("{out}");
+        return;
+    }
     let (secs, report) = rt.block_on(import_into(&url, &csv));
     assert_eq!(report.unchanged, n);
     out.push_str(&format!(

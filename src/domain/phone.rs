@@ -183,16 +183,21 @@ mod valid {
         LazyLock::new(Default::default);
 
     /// `pattern.find(value)` starts at 0, as the crate checks it; `key` is
-    /// the address of the crate's `CachedRegex` for `pattern`.
+    /// the address of the crate's `CachedRegex` for `pattern`. The leftmost
+    /// match starts at 0 exactly when some match does, so the pattern is
+    /// compiled anchored and only asked whether it matches: no search for
+    /// where a match starts, no reverse scan for where it ends.
     fn found_at_start(key: usize, pattern: &str, value: &str) -> bool {
         if let Some(r) = COMPILED.read().expect("regex map").get(&key) {
-            return r.find(value).is_some_and(|m| m.start() == 0);
+            return r.is_match(value);
         }
-        let compiled = regex::RegexBuilder::new(pattern)
+        // A newline before the closing parenthesis ends any comment the
+        // pattern (read with whitespace ignored) might end with.
+        let compiled = regex::RegexBuilder::new(&format!("^(?:{pattern}\n)"))
             .ignore_whitespace(true)
             .build()
             .expect("libphonenumber's patterns compile");
-        let hit = compiled.find(value).is_some_and(|m| m.start() == 0);
+        let hit = compiled.is_match(value);
         COMPILED.write().expect("regex map").insert(key, compiled);
         hit
     }

@@ -100,11 +100,11 @@ impl Fact {
     }
 
     /// The `(dimension, value)` pairs this call is counted under.
-    pub fn values(&self) -> [(Dim, String); 3] {
+    pub fn values(&self) -> [(Dim, &str); 3] {
         [
-            (Dim::Flow, self.flow_id.clone().unwrap_or_default()),
-            (Dim::Status, self.status.as_str().to_string()),
-            (Dim::Direction, self.direction.as_str().to_string()),
+            (Dim::Flow, self.flow_id.as_deref().unwrap_or_default()),
+            (Dim::Status, self.status.as_str()),
+            (Dim::Direction, self.direction.as_str()),
         ]
     }
 }
@@ -184,8 +184,9 @@ pub struct Row {
 pub struct Change {
     pub counts: CallCounts,
     pub breakdown: Breakdown,
-    /// Caller numbers that joined the bucket.
-    pub callers: Vec<String>,
+    /// Callers that joined the bucket, as positions in the delta's
+    /// [`Delta::caller_numbers`].
+    pub callers: Vec<u32>,
     /// A caller may have left: recompute the bitmap from the raw rows.
     pub rebuild: bool,
 }
@@ -194,8 +195,21 @@ impl Change {
     fn add(&mut self, f: &Fact, k: i64) {
         let counts = f.counts();
         add_counts(&mut self.counts, &counts, k);
-        for v in f.values() {
-            add_counts(self.breakdown.entry(v).or_default(), &counts, k);
+        for (dim, value) in f.values() {
+            // A change's breakdown holds a few dozen values at most: a look
+            // along it costs less than a key made for a tree search.
+            match self
+                .breakdown
+                .iter_mut()
+                .find(|((d, v), _)| *d == dim && v == value)
+            {
+                Some((_, e)) => add_counts(e, &counts, k),
+                None => {
+                    let mut e = CallCounts::default();
+                    add_counts(&mut e, &counts, k);
+                    self.breakdown.insert((dim, value.to_string()), e);
+                }
+            }
         }
     }
 
@@ -209,7 +223,7 @@ impl Change {
                 }
             }
         }
-        self.callers.extend(other.callers.iter().cloned());
+        self.callers.extend_from_slice(&other.callers);
         self.rebuild |= other.rebuild;
     }
 }
@@ -218,8 +232,12 @@ impl Change {
 /// first and are rolled up to the coarser rows once, by [`Delta::changes`].
 #[derive(Debug, Default)]
 pub struct Delta {
-    inserted: HashMap<(i64, String), Change>,
+    /// By line, then slot.
+    inserted: HashMap<String, HashMap<i64, Change>>,
     changes: BTreeMap<Key, Change>,
+    /// Every caller number the changes name, once, in the order first seen.
+    numbers: Vec<String>,
+    positions: HashMap<String, u32>,
 }
 
 impl Delta {
@@ -227,16 +245,27 @@ impl Delta {
         self.changes.is_empty() && self.inserted.is_empty()
     }
 
+    /// The position of a caller number in [`Delta::caller_numbers`].
+    fn caller(&mut self, number: &str) -> u32 {
+        if let Some(&i) = self.positions.get(number) {
+            return i;
+        }
+        let i = u32::try_from(self.numbers.len()).expect("fewer than 2^32 callers a transaction");
+        self.numbers.push(number.to_string());
+        self.positions.insert(number.to_string(), i);
+        i
+    }
+
     /// A call was stored.
     pub fn insert(&mut self, f: &Fact) {
-        let ch = self
-            .inserted
-            .entry((f.slot(), f.phone_number.clone()))
-            .or_default();
+        let caller = f.other_party.as_deref().map(|p| self.caller(p));
+        let by_slot = match self.inserted.get_mut(f.phone_number.as_str()) {
+            Some(m) => m,
+            None => self.inserted.entry(f.phone_number.clone()).or_default(),
+        };
+        let ch = by_slot.entry(f.slot()).or_default();
         ch.add(f, 1);
-        if let Some(p) = &f.other_party {
-            ch.callers.push(p.clone());
-        }
+        ch.callers.extend(caller);
     }
 
     fn apply(&mut self, f: &Fact, k: i64) {
@@ -252,6 +281,7 @@ impl Delta {
         }
         self.apply(old, -1);
         self.apply(new, 1);
+        let caller = new.other_party.as_deref().map(|p| self.caller(p));
         for (ko, kn) in old.keys().zip(new.keys()) {
             if ko == kn && old.other_party == new.other_party {
                 continue;
@@ -259,12 +289,12 @@ impl Delta {
             if old.other_party.is_some() {
                 self.changes.get_mut(&ko).expect("applied above").rebuild = true;
             }
-            if let Some(p) = &new.other_party {
+            if let Some(p) = caller {
                 self.changes
                     .get_mut(&kn)
                     .expect("applied above")
                     .callers
-                    .push(p.clone());
+                    .push(p);
             }
         }
     }
@@ -272,36 +302,49 @@ impl Delta {
     /// Every row change, in key order (the order rows are locked in, so
     /// concurrent writers cannot deadlock on them).
     pub fn changes(&mut self) -> &BTreeMap<Key, Change> {
-        for ((slot, line), ch) in std::mem::take(&mut self.inserted) {
-            for key in Key::covering(slot, &line) {
-                self.changes.entry(key).or_default().absorb(&ch);
+        if !self.inserted.is_empty() {
+            // Gather in a hash map (one hash a key, where a tree search
+            // compares the line's number a dozen times), then sort once.
+            let mut gathered: HashMap<Key, Change> = HashMap::new();
+            for (line, by_slot) in std::mem::take(&mut self.inserted) {
+                for (slot, ch) in by_slot {
+                    for key in Key::covering(slot, &line) {
+                        gathered.entry(key).or_default().absorb(&ch);
+                    }
+                }
+            }
+            for (key, ch) in gathered {
+                match self.changes.get_mut(&key) {
+                    Some(e) => e.absorb(&ch),
+                    None => {
+                        self.changes.insert(key, ch);
+                    }
+                }
             }
         }
         &self.changes
     }
 
-    /// The distinct caller numbers the bitmaps need ids for.
-    pub fn caller_numbers(&mut self) -> Vec<String> {
-        // Every caller joins a line's slot row first.
-        let mut v: Vec<String> = self
-            .changes()
-            .iter()
-            .filter(|(k, _)| k.level == LEVEL_SLOT && k.phone_number != ALL_LINES)
-            .flat_map(|(_, c)| c.callers.iter().cloned())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+    /// The distinct caller numbers the changes name; [`Change::callers`]
+    /// are positions in it.
+    pub fn caller_numbers(&self) -> &[String] {
+        &self.numbers
+    }
+
+    /// The position of `number` in [`Delta::caller_numbers`].
+    pub fn caller_position(&self, number: &str) -> Option<usize> {
+        self.positions.get(number).map(|&i| i as usize)
     }
 }
 
 impl Row {
-    /// Folds a change in. `ids` maps caller numbers to ids; `rebuilt` is the
-    /// bucket's caller set recomputed from raw rows when the change asks.
+    /// Folds a change in. `ids` holds the caller id of each of the delta's
+    /// [`Delta::caller_numbers`]; `rebuilt` is the bucket's caller set
+    /// recomputed from raw rows when the change asks.
     pub fn apply(
         &mut self,
         ch: &Change,
-        ids: &HashMap<String, u32>,
+        ids: &[u32],
         rebuilt: Option<RoaringBitmap>,
     ) -> StoreResult<()> {
         add_counts(&mut self.counts, &ch.counts, 1);
@@ -313,8 +356,8 @@ impl Row {
         match rebuilt {
             Some(b) => self.callers = b,
             None => {
-                for n in &ch.callers {
-                    let id = ids.get(n).ok_or_else(|| {
+                for &n in &ch.callers {
+                    let id = ids.get(n as usize).ok_or_else(|| {
                         StoreError::Corrupt(format!("no caller id for a number in bucket {ch:?}"))
                     })?;
                     self.callers.insert(*id);
@@ -606,7 +649,7 @@ impl CallerIds {
         self.0.get(n)
     }
 
-    pub fn remember(&self, ids: HashMap<String, u32>) {
+    pub fn remember(&self, ids: Vec<(String, u32)>) {
         for (n, id) in ids {
             self.0.insert(n, id);
         }

@@ -279,35 +279,44 @@ macro_rules! store_impl {
             tx: &mut Tx,
             delta: &mut Delta,
             known: &CallerIds,
-        ) -> StoreResult<std::collections::HashMap<String, u32>> {
-            let mut ids = std::collections::HashMap::new();
+        ) -> StoreResult<Vec<(String, u32)>> {
+            delta.changes();
+            let numbers = delta.caller_numbers();
+            let mut ids = vec![0u32; numbers.len()];
+            let mut fetched = Vec::new();
             let mut missing = Vec::new();
-            for n in delta.caller_numbers() {
-                match known.get(&n) {
-                    Some(id) => {
-                        ids.insert(n, id);
-                    }
+            for (i, n) in numbers.iter().enumerate() {
+                match known.get(n) {
+                    Some(id) => ids[i] = id,
                     None => missing.push(n),
                 }
             }
             for chunk in missing.chunks(INSERT_CHUNK) {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
                 qb.push_values(chunk, |mut b, n| {
-                    b.push_bind(n.clone());
+                    b.push_bind((*n).clone());
                 });
                 qb.push(" ON CONFLICT (number) DO NOTHING");
                 qb.build().execute(&mut **tx).await.map_err(classify)?;
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
                 let mut sep = qb.separated(", ");
                 for n in chunk {
-                    sep.push_bind(n.clone());
+                    sep.push_bind((*n).clone());
                 }
                 qb.push(")");
                 for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
                     let id: i64 = r.try_get("id")?;
                     let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
-                    ids.insert(r.try_get("number")?, id);
+                    let number: String = r.try_get("number")?;
+                    let i = delta
+                        .caller_position(&number)
+                        .ok_or_else(|| StoreError::Corrupt(format!("caller {number} was not asked for")))?;
+                    ids[i] = id;
+                    fetched.push((number, id));
                 }
+            }
+            if fetched.len() != missing.len() {
+                return Err(StoreError::Corrupt("a caller id was not stored".into()));
             }
             let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
             for chunk in changes.chunks(ROLLUP_CHUNK) {
@@ -379,7 +388,7 @@ macro_rules! store_impl {
                 );
                 qb.build().execute(&mut **tx).await.map_err(classify)?;
             }
-            Ok(ids)
+            Ok(fetched)
         }
 
         /// The callers of one bucket, recounted from the raw rows.
@@ -437,7 +446,7 @@ macro_rules! store_impl {
             sqlx::query("DELETE FROM rollups").execute(&mut *tx).await.map_err(classify)?;
             let mut after = 0i64;
             let mut total = 0u64;
-            let mut ids = std::collections::HashMap::new();
+            let mut ids = Vec::new();
             loop {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT id, {FACT_COLUMNS} FROM calls WHERE id > $1 ORDER BY id LIMIT 20000"
@@ -487,7 +496,10 @@ macro_rules! store_impl {
                 rows.iter().map(fact_row).collect()
             }
 
-            /// Rollup rows of one level in `[lo, hi)`: `SELECT {select} FROM rollups WHERE … {tail}`.
+            /// Rollup rows of the plan's `ranges` (`(level, lo, hi)`: the
+            /// level's buckets in `[lo, hi)`), in one statement (a range a
+            /// `SELECT {select} FROM rollups WHERE … {tail}`, joined by UNION
+            /// ALL): one round trip to the database for the whole period.
             /// Every line together is one row a bucket (all lines' row)
             /// unless `per_line`.
             async fn rollup_rows(
@@ -495,31 +507,40 @@ macro_rules! store_impl {
                 select: &str,
                 scope: &LineScope,
                 per_line: bool,
-                (level, lo, hi): (i64, i64, i64),
+                ranges: &[(i64, i64, i64)],
                 tail: &str,
             ) -> StoreResult<Vec<DbRow>> {
-                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {select} FROM rollups WHERE level = "));
-                qb.push_bind(level).push(" AND bucket >= ").push_bind(lo).push(" AND bucket < ").push_bind(hi);
-                match scope {
-                    // The table is keyed line first: name the lines (every
-                    // line has day rows) so each is one range of the key,
-                    // not a scan of the whole level.
-                    LineScope::All if per_line => {
-                        qb.push(format!(
-                            " AND phone_number IN (SELECT DISTINCT phone_number FROM rollups \
-                             WHERE level = {} AND phone_number <> '')",
-                            rollup::LEVEL_DAY
-                        ));
-                    }
-                    LineScope::All => {
-                        qb.push(" AND phone_number = ''");
-                    }
-                    LineScope::Only(_) => {
-                        push_scope(&mut qb, "phone_number", scope);
-                        qb.push(" AND phone_number <> ''");
-                    }
+                if ranges.is_empty() {
+                    return Ok(Vec::new());
                 }
-                qb.push(tail);
+                let mut qb = QueryBuilder::<Db>::new("");
+                for (i, &(level, lo, hi)) in ranges.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" UNION ALL ");
+                    }
+                    qb.push(format!("SELECT {select} FROM rollups WHERE level = "));
+                    qb.push_bind(level).push(" AND bucket >= ").push_bind(lo).push(" AND bucket < ").push_bind(hi);
+                    match scope {
+                        // The table is keyed line first: name the lines (every
+                        // line has day rows) so each is one range of the key,
+                        // not a scan of the whole level.
+                        LineScope::All if per_line => {
+                            qb.push(format!(
+                                " AND phone_number IN (SELECT DISTINCT phone_number FROM rollups \
+                                 WHERE level = {} AND phone_number <> '')",
+                                rollup::LEVEL_DAY
+                            ));
+                        }
+                        LineScope::All => {
+                            qb.push(" AND phone_number = ''");
+                        }
+                        LineScope::Only(_) => {
+                            push_scope(&mut qb, "phone_number", scope);
+                            qb.push(" AND phone_number <> ''");
+                        }
+                    }
+                    qb.push(tail);
+                }
                 qb.build().fetch_all(&self.pool).await.map_err(classify)
             }
 
@@ -540,15 +561,13 @@ macro_rules! store_impl {
                 let plan = rollup::plan(from, to, true);
                 let mut acc: std::collections::BTreeMap<String, Acc> = Default::default();
                 let key = |line: String| if per_line { line } else { String::new() };
-                for range in &plan.ranges {
-                    let rows = self
-                        .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, per_line, *range, "")
-                        .await?;
-                    for r in &rows {
-                        let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
-                        rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
-                        a.1.push(rollup::decode_callers(&r.try_get::<&[u8], _>("callers")?)?);
-                    }
+                let rows = self
+                    .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, per_line, &plan.ranges, "")
+                    .await?;
+                for r in &rows {
+                    let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
+                    rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
+                    a.1.push(rollup::decode_callers(&r.try_get::<&[u8], _>("callers")?)?);
                 }
                 for (a, b) in &plan.raw {
                     for f in self.raw_facts(scope, *a, *b).await? {
@@ -605,18 +624,16 @@ macro_rules! store_impl {
             ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
                 let plan = rollup::plan(from, to, true);
                 let mut out: std::collections::BTreeMap<String, CallCounts> = Default::default();
-                for range in plan.ranges {
-                    for r in self.rollup_rows("breakdown", scope, false, range, "").await? {
-                        for ((d, value), c) in rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)? {
-                            if d == dim {
-                                rollup::add_counts(out.entry(value).or_default(), &c, 1);
-                            }
+                for r in self.rollup_rows("breakdown", scope, false, &plan.ranges, "").await? {
+                    for ((d, value), c) in rollup::decode_breakdown(&r.try_get::<&[u8], _>("breakdown")?)? {
+                        if d == dim {
+                            rollup::add_counts(out.entry(value).or_default(), &c, 1);
                         }
                     }
                 }
                 for (a, b) in plan.raw {
                     for f in self.raw_facts(scope, a, b).await? {
-                        let value = f.values()[dim as usize].1.clone();
+                        let value = f.values()[dim as usize].1.to_string();
                         rollup::add_counts(out.entry(value).or_default(), &f.counts(), 1);
                     }
                 }
@@ -1405,12 +1422,10 @@ macro_rules! store_impl {
                     rollup::Plan { raw: vec![(from, to)], ranges: vec![] }
                 };
                 let base_slot = base.div_euclid($crate::store::SLOT_SECONDS);
-                for range in plan.ranges {
-                    let tail = " GROUP BY bucket";
-                    for r in self.rollup_rows(&format!("bucket, {ROLLUP_SUMS}"), scope, false, range, tail).await? {
-                        let slot = r.try_get::<i64, _>("bucket")? - base_slot;
-                        rollup::add_counts(slots.entry(slot).or_default(), &sums_from(&r)?, 1);
-                    }
+                let tail = " GROUP BY bucket";
+                for r in self.rollup_rows(&format!("bucket, {ROLLUP_SUMS}"), scope, false, &plan.ranges, tail).await? {
+                    let slot = r.try_get::<i64, _>("bucket")? - base_slot;
+                    rollup::add_counts(slots.entry(slot).or_default(), &sums_from(&r)?, 1);
                 }
                 for (a, b) in plan.raw {
                     for f in self.raw_facts(scope, a, b).await? {
@@ -1539,9 +1554,15 @@ macro_rules! store_impl {
                 for r in &rows {
                     delta.insert(&fact_row(r)?);
                 }
+                delta.changes();
+                let positions: Vec<u32> = delta
+                    .caller_numbers()
+                    .iter()
+                    .map(|n| ids.get(n).copied().ok_or_else(|| StoreError::Corrupt(format!("caller {n} has no id"))))
+                    .collect::<StoreResult<_>>()?;
                 let mut expected: std::collections::BTreeMap<Key, rollup::Row> = Default::default();
                 for (k, ch) in delta.changes() {
-                    expected.entry(k.clone()).or_default().apply(ch, &ids, None)?;
+                    expected.entry(k.clone()).or_default().apply(ch, &positions, None)?;
                 }
                 let mut drift = Vec::new();
                 let stored = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROLLUP_COLUMNS} FROM rollups")))
