@@ -10,7 +10,9 @@
 //! - `LINEWISE_BENCH_POSTGRES_SIZES` — only these sizes on PostgreSQL (default: all);
 //! - `LINEWISE_BENCH_QUERY_SECONDS` (10) and `LINEWISE_BENCH_ITERATIONS` (200):
 //!   each query runs until either is reached (at least 3 runs);
-//! - `LINEWISE_BENCH_PEERS=0` — skip DuckDB/chDB.
+//! - `LINEWISE_BENCH_PEERS=0` — skip DuckDB/chDB;
+//! - `LINEWISE_BENCH_PROFILE=NAME` — only time linewise on the queries whose
+//!   name contains NAME, on the first engine and size, then exit (for `perf`).
 //!
 //! Generated databases are kept in `target/bench-data/`, keyed by size and
 //! generator version. Writes `bench/results/analytics.md` and
@@ -290,6 +292,21 @@ async fn run_engine(
     let store = linewise::store::open(url).await.expect("open store");
     let naive = mix::Naive::connect(url).await;
     let queries = mix::build(store.as_ref()).await;
+    if let Ok(name) = std::env::var("LINEWISE_BENCH_PROFILE") {
+        // A profiling run: linewise's answer to the named queries, over and
+        // over, and nothing else.
+        for q in queries.iter().filter(|q| q.name.contains(name.as_str())) {
+            let lw = timed!(cfg, 3, mix::linewise(store.as_ref(), q).await);
+            eprintln!(
+                "  {n} {engine} {:<28} linewise p50 {:>9.3} ms p99 {:>9.3} ms ({} runs)",
+                q.name,
+                percentile(&lw, 0.5),
+                percentile(&lw, 0.99),
+                lw.len()
+            );
+        }
+        std::process::exit(0);
+    }
     let mut answers = Vec::new();
     for q in &queries {
         let want = mix::linewise(store.as_ref(), q).await;
