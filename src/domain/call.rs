@@ -196,6 +196,34 @@ impl NewCall {
     /// Reads one item of the `calls` JSON shape (SPEC §3.3), reporting every
     /// bad field, not just the first.
     pub fn from_json(item: &Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
+        Self::validated(item, None, region)
+    }
+
+    /// [`NewCall::from_json`] of a value the caller gives away: its `raw`
+    /// object moves into the call instead of being copied (a bulk import
+    /// builds one for every record).
+    pub fn from_json_owned(mut item: Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
+        let raw = match item.as_object_mut().and_then(|o| o.remove("raw")) {
+            Some(v @ Value::Object(_)) => Some(v),
+            // Not an object: back where it was, for the error to name it.
+            Some(v) => {
+                if let Some(o) = item.as_object_mut() {
+                    o.insert("raw".into(), v);
+                }
+                None
+            }
+            None => None,
+        };
+        Self::validated(&item, raw, region)
+    }
+
+    /// The one validation of a call record; `raw`, when given, is its
+    /// `raw` object, already taken out of `item`.
+    fn validated(
+        item: &Value,
+        raw: Option<Value>,
+        region: Region,
+    ) -> Result<NewCall, Vec<Invalid>> {
         let Some(obj) = item.as_object() else {
             return Err(vec![Invalid::new(
                 "",
@@ -240,10 +268,11 @@ impl NewCall {
         let flow_id = take!(id_text(obj, "flowId"));
         let flow_name = take!(opt_text(obj, "flowName"));
         let recording_url = take!(opt_text(obj, "recordingUrl"));
-        let raw = match obj.get("raw") {
-            None | Some(Value::Null) => Some(item.clone()),
-            Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(v) => take!(Err(Invalid::new(
+        let raw = match (raw, obj.get("raw")) {
+            (Some(raw), _) => Some(raw),
+            (None, None | Some(Value::Null)) => Some(item.clone()),
+            (None, Some(v @ Value::Object(_))) => Some(v.clone()),
+            (None, Some(v)) => take!(Err(Invalid::new(
                 "raw",
                 format!("must be an object, got {}", kind(v)),
             ))),

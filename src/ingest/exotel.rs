@@ -412,7 +412,7 @@ impl<'a> Draft<'a> {
     /// Validates through [`NewCall::from_json`], with `raw` the provider's record.
     pub fn finish(mut self, raw: Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
         self.obj.insert("raw".into(), raw);
-        match NewCall::from_json(&Value::Object(self.obj), region) {
+        match NewCall::from_json_owned(Value::Object(self.obj), region) {
             Ok(call) if self.errs.is_empty() => Ok(call),
             Ok(_) => Err(self.errs),
             Err(more) => {

@@ -32,9 +32,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             // 64 MiB of page cache a connection (SQLite's default is 2 MiB):
             // the indexes of a few million calls stay in memory while an
-            // import writes them. Reads map the file instead of copying it.
+            // import writes them. Reads map the file instead of copying it:
+            // as much of it as this SQLite build allows (SQLITE_MAX_MMAP_SIZE,
+            // 2 GiB by default; a larger value is clamped to it). With 1 GiB,
+            // the rollups of 10 M calls, written last, lay beyond the map and
+            // every caller set was read with a system call a page.
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "1073741824");
+            .pragma("mmap_size", "2147418112")
+            // sqlx's worker thread hands rows over through a channel of 50:
+            // a period's rollup rows (hundreds) or a batch's inserted keys
+            // (500) made it stop and wake the reader every 50 rows.
+            .row_buffer_size(1024);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
