@@ -952,6 +952,109 @@ macro_rules! store_impl {
             });
         }
 
+        /// Folds reports of calls already stored (and repeats of a chunk's
+        /// new calls) into the stored records by [`NewCall::merge`], in the
+        /// order given. The stored rows of the whole lot are read (and on
+        /// PostgreSQL locked, in key order) with one statement and merged in
+        /// memory; a record is written back (and its rollups changed) once,
+        /// and only when its reports left it different from what was
+        /// stored. A call whose reports change nothing in the end (a file
+        /// imported again, whatever its order) counts every report as
+        /// unchanged. A report whose call is not there (deleted meanwhile)
+        /// goes the one-by-one way, which stores it anew.
+        async fn merge_stored(
+            tx: &mut Tx,
+            reports: &[&NewCall],
+            now: i64,
+            out: &mut MergeOutcome,
+            delta: &mut Delta,
+        ) -> StoreResult<()> {
+            /// A stored call while its reports fold in.
+            struct Folding {
+                id: i64,
+                stored: NewCall,
+                current: NewCall,
+                updated: u64,
+                unchanged: u64,
+            }
+            if reports.is_empty() {
+                return Ok(());
+            }
+            let mut keys: Vec<(&str, &str)> = reports.iter().map(|c| (c.provider.as_str(), c.provider_call_id.as_str())).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let mut calls: std::collections::HashMap<(String, String), Folding> = Default::default();
+            for chunk in keys.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT id, provider, provider_call_id, phone_number, other_party, direction, status, started_at, \
+                     ended_at, duration_seconds, flow_id, recording_url, raw FROM calls \
+                     WHERE (provider, provider_call_id) IN (VALUES ",
+                );
+                for (i, (provider, id)) in chunk.iter().enumerate() {
+                    qb.push(if i == 0 { "(" } else { ", (" });
+                    qb.push_bind(provider.to_string()).push(", ").push_bind(id.to_string()).push(")");
+                }
+                qb.push(")");
+                if CLAIM_ROWS {
+                    // Locked in key order (bytes, as Rust sorts them), the
+                    // order every writer claims calls in.
+                    qb.push(" ORDER BY provider COLLATE \"C\", provider_call_id COLLATE \"C\"");
+                }
+                qb.push($lock_row);
+                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
+                    let id: i64 = r.try_get("id")?;
+                    let stored = stored_call(&r)?;
+                    let key = (stored.provider.as_str().to_string(), stored.provider_call_id.clone());
+                    calls.insert(key, Folding { id, current: stored.clone(), stored, updated: 0, unchanged: 0 });
+                }
+            }
+            for c in reports {
+                let Some(f) = calls.get_mut(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) else {
+                    merge_one(tx, c, now, out, delta).await?;
+                    continue;
+                };
+                let mut merged = f.current.clone().merge((*c).clone());
+                merged.flow_name = None;
+                if merged == f.current {
+                    f.unchanged += 1;
+                } else {
+                    f.current = merged;
+                    f.updated += 1;
+                }
+            }
+            let mut changed: Vec<Folding> = Vec::new();
+            for f in calls.into_values() {
+                if f.current == f.stored {
+                    out.unchanged += f.updated + f.unchanged;
+                } else {
+                    out.updated += f.updated;
+                    out.unchanged += f.unchanged;
+                    delta.change(&Fact::of(&f.stored), &Fact::of(&f.current));
+                    changed.push(f);
+                }
+            }
+            changed.sort_unstable_by_key(|f| f.id);
+            for Folding { id, current: merged, .. } in changed {
+                sqlx::query(UPDATE_CALL)
+                    .bind(merged.phone_number.as_str().to_string())
+                    .bind(merged.other_party.clone())
+                    .bind(merged.direction.as_str())
+                    .bind(merged.status.as_str())
+                    .bind(merged.started_at.as_second())
+                    .bind(merged.ended_at.map(|t| t.as_second()))
+                    .bind(merged.duration_seconds)
+                    .bind(merged.flow_id.clone())
+                    .bind(merged.recording_url.clone())
+                    .bind(merged.raw.to_string())
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+            }
+            Ok(())
+        }
+
         /// Stores one report, or folds it into the stored call by [`NewCall::merge`].
         async fn merge_one(
             tx: &mut Tx,
@@ -1373,17 +1476,19 @@ macro_rules! store_impl {
                 let mut delta = Delta::default();
                 for chunk in refs.chunks(INSERT_CHUNK) {
                     // Calls not stored yet go in with one multi-row insert;
-                    // the rest (and repeats within the chunk) merge one by one.
+                    // the rest (and repeats within the chunk) merge in one go.
                     let mut inserted = insert_new(&mut tx, chunk, now).await?;
                     out.created += inserted.len() as u64;
+                    let mut stored = Vec::new();
                     for c in chunk {
                         // The first record of a new key is the one inserted.
                         if inserted.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
                             delta.insert(&Fact::of(c));
                         } else {
-                            merge_one(&mut tx, c, now, &mut out, &mut delta).await?;
+                            stored.push(*c);
                         }
                     }
+                    merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 }
                 let ids = flush(&mut tx, &mut delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;

@@ -105,6 +105,49 @@ both! {
         assert_no_drift(&app).await;
         assert_eq!(dashboard(&app, MARCH).await["uniqueCallers"], 2);
     }
+
+    // One batch naming a call several times (a provider's export holds
+    // every callback): the reports fold into one record in the order given,
+    // each counted once as created, updated or unchanged, and the rollups
+    // follow.
+    async fn several_reports_of_a_call_in_one_batch_merge_in_order(app) {
+        app.store
+            .merge_calls(&[new_call(call("s", L2, "+919876543212", "2026-03-20T08:00:00Z", "completed", 45))])
+            .await
+            .unwrap();
+        let batch = [
+            call("n", L1, "+919876543210", "2026-03-21T09:00:00Z", "ringing", 0),
+            call("s", L2, "+919876543212", "2026-03-20T08:00:00Z", "completed", 45),
+            call("n", L1, "+919876543210", "2026-03-21T09:00:00Z", "completed", 70),
+            call("n", L1, "+919876543210", "2026-03-21T09:00:00Z", "in-progress", 0),
+            call("s", L2, "+919876543213", "2026-03-20T08:00:00Z", "completed", 90),
+        ]
+        .map(new_call);
+        let out = app.store.merge_calls(&batch).await.unwrap();
+        // n: created, then completed (updated), then a live status that
+        // cannot undo it but adds its raw fields (updated); s: a repeat
+        // (unchanged), then a longer talk time and another caller (updated).
+        assert_eq!((out.created, out.updated, out.unchanged), (1, 3, 1), "{out:?}");
+        let (status, page) = app.get("/api/calls?limit=10").await;
+        assert_eq!(status, 200, "{page}");
+        let n = page["items"].as_array().unwrap().iter().find(|c| c["providerCallId"] == "n").unwrap();
+        assert_eq!((n["durationSeconds"].as_i64(), n["status"].as_str()), (Some(70), Some("completed")), "{n}");
+        assert_no_drift(&app).await;
+        let d = dashboard(&app, MARCH).await;
+        assert_eq!((d["calls"].as_i64(), d["answered"].as_i64()), (Some(2), Some(2)), "{d}");
+        assert_eq!(d["totalTalkSeconds"], 160, "{d}");
+        let (status, page) = app.get("/api/calls?limit=10").await;
+        assert_eq!(status, 200, "{page}");
+        let s = page["items"].as_array().unwrap().iter().find(|c| c["providerCallId"] == "s").unwrap();
+        assert_eq!((s["durationSeconds"].as_i64(), s["status"].as_str()), (Some(90), Some("completed")));
+
+        // The same batch again: the reports change nothing in the end, so
+        // every one is unchanged and nothing moves.
+        let again = app.store.merge_calls(&batch).await.unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 5), "{again:?}");
+        assert_no_drift(&app).await;
+        assert_eq!(dashboard(&app, MARCH).await, d);
+    }
 }
 
 /// A database written before rollups existed gets them on open.
