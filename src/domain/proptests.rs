@@ -103,10 +103,25 @@ proptest! {
         prop_assert_eq!(call.duration_seconds, length);
         prop_assert_eq!(call.flow_id.clone(), flow.as_ref().map(|f| f.0.clone()));
         prop_assert_eq!(call.flow_name.clone(), flow.as_ref().map(|f| f.1.clone()));
+        // The owned form is the same validation: with the record as its own
+        // raw, with a raw object given, and with a raw that is not an object.
+        prop_assert_eq!(NewCall::from_json_owned(item.clone(), india()).unwrap(), call.clone());
+        let mut with_raw = item.clone();
+        with_raw["raw"] = json!({"Sid": id, "Status": "completed"});
+        prop_assert_eq!(
+            NewCall::from_json_owned(with_raw.clone(), india()).unwrap(),
+            NewCall::from_json(&with_raw, india()).unwrap()
+        );
+        with_raw["raw"] = json!("not an object");
+        prop_assert_eq!(
+            NewCall::from_json_owned(with_raw.clone(), india()).unwrap_err(),
+            NewCall::from_json(&with_raw, india()).unwrap_err()
+        );
         // An unknown field is refused by name, never dropped.
         item["colour"] = json!("blue");
         let errs = NewCall::from_json(&item, india()).unwrap_err();
         prop_assert!(errs.iter().any(|e| e.field == "colour"), "{:?}", errs);
+        prop_assert_eq!(NewCall::from_json_owned(item.clone(), india()).unwrap_err(), errs);
     }
 
     #[test]

@@ -813,6 +813,12 @@ mod tests {
         assert_eq!(encode_callers(&b)[0], CALLERS_DELTAS);
         assert!(encode_callers(&b).len() < 16);
         assert!(decode_callers(&[9, 1]).is_err());
+        // Unchecked loading still refuses a truncated bitmap.
+        let whole = encode_callers(&(0..5_000u32).map(|i| i * 7).collect());
+        assert_eq!(whole[0], CALLERS_ROARING);
+        for cut in [2, 9, whole.len() / 2, whole.len() - 1] {
+            assert!(decode_callers(&whole[..cut]).is_err(), "cut at {cut}");
+        }
         assert!(decode_callers(&[CALLERS_DELTAS, 0x80]).is_err());
     }
 
