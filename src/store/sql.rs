@@ -291,6 +291,10 @@ macro_rules! store_impl {
                     None => missing.push(n),
                 }
             }
+            // Claimed in sorted order, as every writer does: PostgreSQL
+            // writers share caller numbers, and two claiming the same
+            // numbers in different orders deadlock on the unique index.
+            missing.sort_unstable();
             for chunk in missing.chunks(INSERT_CHUNK) {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
                 qb.push_values(chunk, |mut b, n| {
