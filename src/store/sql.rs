@@ -1038,24 +1038,30 @@ macro_rules! store_impl {
                 }
             }
             changed.sort_unstable_by_key(|f| f.id);
-            for Folding { id, current: merged, .. } in changed {
-                sqlx::query(UPDATE_CALL)
-                    .bind(merged.phone_number.as_str().to_string())
-                    .bind(merged.other_party.clone())
-                    .bind(merged.direction.as_str())
-                    .bind(merged.status.as_str())
-                    .bind(merged.started_at.as_second())
-                    .bind(merged.ended_at.map(|t| t.as_second()))
-                    .bind(merged.duration_seconds)
-                    .bind(merged.flow_id.clone())
-                    .bind(merged.recording_url.clone())
-                    .bind(merged.raw.to_string())
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(classify)?;
+            for f in &changed {
+                update_call(tx, f.id, &f.current, now).await?;
             }
+            Ok(())
+        }
+
+        /// Writes a merged record over the stored row `id`.
+        async fn update_call(tx: &mut Tx, id: i64, merged: &NewCall, now: i64) -> StoreResult<()> {
+            sqlx::query(UPDATE_CALL)
+                .bind(merged.phone_number.as_str().to_string())
+                .bind(merged.other_party.clone())
+                .bind(merged.direction.as_str())
+                .bind(merged.status.as_str())
+                .bind(merged.started_at.as_second())
+                .bind(merged.ended_at.map(|t| t.as_second()))
+                .bind(merged.duration_seconds)
+                .bind(merged.flow_id.clone())
+                .bind(merged.recording_url.clone())
+                .bind(merged.raw.to_string())
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(classify)?;
             Ok(())
         }
 
@@ -1112,22 +1118,7 @@ macro_rules! store_impl {
                 out.unchanged += 1;
                 return Ok(());
             }
-            sqlx::query(UPDATE_CALL)
-                .bind(merged.phone_number.as_str().to_string())
-                .bind(merged.other_party.clone())
-                .bind(merged.direction.as_str())
-                .bind(merged.status.as_str())
-                .bind(merged.started_at.as_second())
-                .bind(merged.ended_at.map(|t| t.as_second()))
-                .bind(merged.duration_seconds)
-                .bind(merged.flow_id.clone())
-                .bind(merged.recording_url.clone())
-                .bind(merged.raw.to_string())
-                .bind(now)
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .map_err(classify)?;
+            update_call(tx, id, &merged, now).await?;
             delta.change(&Fact::of(&existing), &Fact::of(&merged));
             out.updated += 1;
             Ok(())
