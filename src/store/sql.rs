@@ -273,8 +273,8 @@ macro_rules! store_impl {
         const CLAIM_ROWS: bool = !$lock_row.is_empty();
 
         /// Folds a transaction's rollup changes into the rows, after its
-        /// writes to `calls`. Returns the caller ids it looked up, for the
-        /// cache once the transaction has committed.
+        /// writes to `calls`. Returns the caller ids it had to fetch (not
+        /// yet in `known`), for the cache once the transaction has committed.
         async fn flush(
             tx: &mut Tx,
             delta: &mut Delta,
