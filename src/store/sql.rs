@@ -1594,7 +1594,9 @@ macro_rules! store_impl {
 
             async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64> {
                 let mut qb = QueryBuilder::<Db>::new(
-                    "SELECT COUNT(*) FROM calls WHERE status IN ('ringing', 'queued', 'in-progress') AND started_at > ",
+                    // Spelled as the partial indexes' predicate (migration 0007).
+                    "SELECT COUNT(*) FROM calls WHERE (status = 'ringing' OR status = 'queued' OR status = 'in-progress') \
+                     AND started_at > ",
                 );
                 qb.push_bind(since);
                 push_scope(&mut qb, "phone_number", scope);
