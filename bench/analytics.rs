@@ -272,7 +272,7 @@ async fn table_sizes(db: &mix::Naive) -> Result<BTreeMap<String, i64>, String> {
 }
 
 fn is_rollup(table: &str) -> bool {
-    table == "rollups" || table.starts_with("rollup_") || table == "callers"
+    table == "rollups" || table.starts_with("rollup_") || table.starts_with("caller")
 }
 
 struct Storage {

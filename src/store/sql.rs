@@ -98,9 +98,14 @@ pub(super) const ROLLUP_SUMS: &str = "CAST(SUM(calls) AS BIGINT) AS calls, CAST(
      CAST(SUM(failed) AS BIGINT) AS failed, CAST(SUM(talk_seconds) AS BIGINT) AS talk_seconds";
 
 pub(super) const ROLLUP_COLUMNS: &str = "level, bucket, phone_number, calls, answered, missed, abandoned, failed, \
-     talk_seconds, callers, breakdown";
+     talk_seconds, callers, breakdown, callers_ref";
 
-/// Rollup rows per multi-row statement (11 binds each).
+/// A rollup row's caller set as stored, inline or (a large one on SQLite,
+/// see [`rollup::INLINE_CALLERS`]) in `rollup_sets`.
+pub(super) const CALLER_SET: &str = "CASE WHEN callers_ref IS NULL THEN callers \
+     ELSE (SELECT s.callers FROM rollup_sets s WHERE s.id = rollups.callers_ref) END AS callers";
+
+/// Rollup rows per multi-row statement (12 binds each).
 pub(super) const ROLLUP_CHUNK: usize = 300;
 
 /// One call, inserted only when no call has its `(provider, providerCallId)`.
@@ -126,7 +131,7 @@ macro_rules! store_impl {
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
             CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
-            ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
+            CALLER_SET, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::rollup::{self, CallerIds, Delta, Dim, Fact, Key};
         use $crate::store::{
@@ -202,6 +207,13 @@ macro_rules! store_impl {
                 recording_url: r.try_get("recording_url")?,
                 raw: json_text(&r.try_get::<String, _>("raw")?)?,
             })
+        }
+
+        /// A row's stored caller set ([`CALLER_SET`]); a reference to a
+        /// set that is not there reads as NULL, which is damage.
+        fn stored_set(r: &DbRow) -> StoreResult<&[u8]> {
+            r.try_get::<Option<&[u8]>, _>("callers")?
+                .ok_or_else(|| StoreError::Corrupt("a rollup row names a caller set that is not stored".into()))
         }
 
         /// Counts summed over rollup rows ([`ROLLUP_SUMS`] or the plain columns).
@@ -296,18 +308,23 @@ macro_rules! store_impl {
             // numbers in different orders deadlock on the unique index.
             missing.sort_unstable();
             for chunk in missing.chunks(INSERT_CHUNK) {
-                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
-                qb.push_values(chunk, |mut b, n| {
-                    b.push_bind((*n).clone());
-                });
-                qb.push(" ON CONFLICT (number) DO NOTHING");
-                qb.build().execute(&mut **tx).await.map_err(classify)?;
+                if CLAIM_ROWS {
+                    // PostgreSQL: writers run concurrently; the table's
+                    // sequence numbers whichever claims a number first.
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
+                    qb.push_values(chunk, |mut b, n| {
+                        b.push_bind((*n).clone());
+                    });
+                    qb.push(" ON CONFLICT (number) DO NOTHING");
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
+                }
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
                 let mut sep = qb.separated(", ");
                 for n in chunk {
                     sep.push_bind((*n).clone());
                 }
                 qb.push(")");
+                let mut found = std::collections::HashSet::new();
                 for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
                     let id: i64 = r.try_get("id")?;
                     let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
@@ -316,13 +333,40 @@ macro_rules! store_impl {
                         .caller_position(&number)
                         .ok_or_else(|| StoreError::Corrupt(format!("caller {number} was not asked for")))?;
                     ids[i] = id;
+                    found.insert(i);
                     fetched.push((number, id));
+                }
+                if !CLAIM_ROWS && found.len() < chunk.len() {
+                    // SQLite (one writer at a time, migration 0008): the
+                    // numbers not stored yet take the next ids of `caller_seq`.
+                    let new: Vec<&String> = chunk.iter().copied().filter(|n| delta.caller_position(n).is_some_and(|i| !found.contains(&i))).collect();
+                    let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
+                        .bind(new.len() as i64)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(classify)?;
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
+                    qb.push_values(new.iter().enumerate(), |mut b, (k, n)| {
+                        b.push_bind((*n).clone()).push_bind(first + k as i64);
+                    });
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
+                    for (k, n) in new.into_iter().enumerate() {
+                        let id = first + k as i64;
+                        let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                        if let Some(i) = delta.caller_position(n) {
+                            ids[i] = id;
+                        }
+                        fetched.push((n.clone(), id));
+                    }
                 }
             }
             if fetched.len() != missing.len() {
                 return Err(StoreError::Corrupt("a caller id was not stored".into()));
             }
             let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
+            // The next id for a caller set moved to `rollup_sets`, read
+            // when first wanted (SQLite: one writer at a time).
+            let mut next_set: Option<i64> = None;
             for chunk in changes.chunks(ROLLUP_CHUNK) {
                 if CLAIM_ROWS {
                     let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
@@ -332,13 +376,15 @@ macro_rules! store_impl {
                             .push_bind(k.phone_number.clone())
                             .push("0, 0, 0, 0, 0, 0")
                             .push_bind(Vec::<u8>::new())
-                            .push_bind(Vec::<u8>::new());
+                            .push_bind(Vec::<u8>::new())
+                            .push("NULL");
                     });
                     qb.push(" ON CONFLICT (level, bucket, phone_number) DO NOTHING");
                     qb.build().execute(&mut **tx).await.map_err(classify)?;
                 }
                 let mut qb = QueryBuilder::<Db>::new(format!(
-                    "SELECT {ROLLUP_COLUMNS} FROM rollups WHERE (level, bucket, phone_number) IN (VALUES "
+                    "SELECT level, bucket, phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}, breakdown, callers_ref \
+                     FROM rollups WHERE (level, bucket, phone_number) IN (VALUES "
                 ));
                 for (i, (k, _)) in chunk.iter().enumerate() {
                     qb.push(if i == 0 { "(" } else { ", (" });
@@ -353,25 +399,68 @@ macro_rules! store_impl {
                     qb.push(" ORDER BY level, phone_number COLLATE \"C\", bucket");
                 }
                 qb.push($lock_row);
-                let mut rows: std::collections::HashMap<Key, rollup::Row> = Default::default();
+                let mut rows: std::collections::HashMap<Key, (rollup::Row, Option<i64>)> = Default::default();
                 for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
                     let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
                     let row = rollup::Row {
                         counts: sums_from(&r)?,
-                        callers: rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?,
+                        callers: rollup::decode_callers(stored_set(&r)?)?,
                         breakdown: rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)?,
                     };
-                    rows.insert(key, row);
+                    rows.insert(key, (row, r.try_get("callers_ref")?));
                 }
                 let mut out = Vec::with_capacity(chunk.len());
+                let mut sets: Vec<(i64, Vec<u8>)> = Vec::new();
+                let mut dropped: Vec<i64> = Vec::new();
                 for (k, ch) in chunk {
-                    let mut row = rows.remove(*k).unwrap_or_default();
+                    let (mut row, old_ref) = rows.remove(*k).unwrap_or_default();
                     let rebuilt = if ch.rebuild { Some(bucket_callers(tx, k).await?) } else { None };
                     row.apply(ch, &ids, rebuilt)?;
-                    out.push((*k, row));
+                    let set = rollup::encode_callers(&row.callers);
+                    // SQLite keeps a large set apart (see INLINE_CALLERS);
+                    // PostgreSQL moves large values out of line itself.
+                    let (inline, set_ref) = if !CLAIM_ROWS && set.len() > rollup::INLINE_CALLERS {
+                        let id = match old_ref {
+                            Some(id) => id,
+                            None => {
+                                let next = match next_set {
+                                    Some(n) => n,
+                                    None => sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM rollup_sets")
+                                        .fetch_one(&mut **tx)
+                                        .await
+                                        .map_err(classify)?,
+                                };
+                                next_set = Some(next + 1);
+                                next
+                            }
+                        };
+                        sets.push((id, set));
+                        (Vec::new(), Some(id))
+                    } else {
+                        dropped.extend(old_ref);
+                        (set, None)
+                    };
+                    out.push((*k, row, inline, set_ref));
+                }
+                for part in sets.chunks(INSERT_CHUNK) {
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO rollup_sets (id, callers) ");
+                    qb.push_values(part, |mut b, (id, set)| {
+                        b.push_bind(*id).push_bind(set.clone());
+                    });
+                    qb.push(" ON CONFLICT (id) DO UPDATE SET callers = excluded.callers");
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
+                }
+                if !dropped.is_empty() {
+                    let mut qb = QueryBuilder::<Db>::new("DELETE FROM rollup_sets WHERE id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &dropped {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
                 }
                 let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
-                qb.push_values(&out, |mut b, (k, row)| {
+                qb.push_values(out, |mut b, (k, row, inline, set_ref)| {
                     b.push_bind(k.level)
                         .push_bind(k.bucket)
                         .push_bind(k.phone_number.clone())
@@ -381,14 +470,15 @@ macro_rules! store_impl {
                         .push_bind(row.counts.abandoned)
                         .push_bind(row.counts.failed)
                         .push_bind(row.counts.talk_seconds)
-                        .push_bind(rollup::encode_callers(&row.callers))
-                        .push_bind(rollup::encode_breakdown(&row.breakdown));
+                        .push_bind(inline)
+                        .push_bind(rollup::encode_breakdown(&row.breakdown))
+                        .push_bind(set_ref);
                 });
                 qb.push(
                     " ON CONFLICT (level, bucket, phone_number) DO UPDATE SET calls = excluded.calls, \
                      answered = excluded.answered, missed = excluded.missed, abandoned = excluded.abandoned, \
                      failed = excluded.failed, talk_seconds = excluded.talk_seconds, callers = excluded.callers, \
-                     breakdown = excluded.breakdown",
+                     breakdown = excluded.breakdown, callers_ref = excluded.callers_ref",
                 );
                 qb.build().execute(&mut **tx).await.map_err(classify)?;
             }
@@ -448,6 +538,7 @@ macro_rules! store_impl {
         async fn rebuild_all(pool: &sqlx::Pool<Db>, known: &CallerIds) -> StoreResult<u64> {
             let mut tx = begin_write(pool).await?;
             sqlx::query("DELETE FROM rollups").execute(&mut *tx).await.map_err(classify)?;
+            sqlx::query("DELETE FROM rollup_sets").execute(&mut *tx).await.map_err(classify)?;
             let mut after = 0i64;
             let mut total = 0u64;
             let mut ids = Vec::new();
@@ -558,20 +649,27 @@ macro_rules! store_impl {
                 to: i64,
                 per_line: bool,
             ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
-                // Counts, the rows' caller sets (unioned once at the end:
-                // roaring's many-way union beats folding them one by one),
+                // Counts, the rows' caller sets (unioned once at the end),
                 // and the raw edges' caller numbers.
-                type Acc = (CallCounts, Vec<roaring::RoaringBitmap>, std::collections::BTreeSet<String>);
+                type Acc = (CallCounts, rollup::CallerUnion, std::collections::BTreeSet<String>);
                 let plan = rollup::plan(from, to, true);
                 let mut acc: std::collections::BTreeMap<String, Acc> = Default::default();
                 let key = |line: String| if per_line { line } else { String::new() };
+                // Hours keep no caller sets: their slots are read instead.
+                let ranges = plan.caller_ranges();
                 let rows = self
-                    .rollup_rows("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, callers", scope, per_line, &plan.ranges, "")
+                    .rollup_rows(
+                        &format!("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}"),
+                        scope,
+                        per_line,
+                        &ranges,
+                        "",
+                    )
                     .await?;
                 for r in &rows {
                     let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
                     rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
-                    a.1.push(rollup::decode_callers(&r.try_get::<&[u8], _>("callers")?)?);
+                    a.1.add(stored_set(r)?)?;
                 }
                 for (a, b) in &plan.raw {
                     for f in self.raw_facts(scope, *a, *b).await? {
@@ -584,7 +682,7 @@ macro_rules! store_impl {
                 let numbers: std::collections::BTreeSet<String> = acc.values().flat_map(|a| a.2.iter().cloned()).collect();
                 let numbers: Vec<String> = numbers.into_iter().collect();
                 let mut ids: std::collections::HashMap<String, u32> = Default::default();
-                if !plan.ranges.is_empty() {
+                if !ranges.is_empty() {
                     for chunk in numbers.chunks(INSERT_CHUNK) {
                         let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
                         let mut sep = qb.separated(", ");
@@ -601,18 +699,15 @@ macro_rules! store_impl {
                 }
                 Ok(acc
                     .into_iter()
-                    .map(|(k, (mut counts, sets, edge))| {
-                        let mut callers = roaring::MultiOps::union(sets);
+                    .map(|(k, (mut counts, mut callers, edge))| {
                         let mut unknown = 0;
                         for n in &edge {
                             match ids.get(n) {
-                                Some(id) => {
-                                    callers.insert(*id);
-                                }
+                                Some(id) => callers.insert(*id),
                                 None => unknown += 1,
                             }
                         }
-                        counts.unique_callers = callers.len() as i64 + unknown;
+                        counts.unique_callers = callers.count() as i64 + unknown;
                         (k, counts)
                     })
                     .collect())
@@ -1667,15 +1762,23 @@ macro_rules! store_impl {
                     expected.entry(k.clone()).or_default().apply(ch, &positions, None)?;
                 }
                 let mut drift = Vec::new();
-                let stored = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ROLLUP_COLUMNS} FROM rollups")))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(classify)?;
+                let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT level, bucket, phone_number, calls, answered, missed, abandoned, failed, talk_seconds, \
+                     {CALLER_SET}, breakdown FROM rollups"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
                 for r in &stored {
                     let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
+                    let Some(set) = r.try_get::<Option<&[u8]>, _>("callers")? else {
+                        drift.push(format!("{key:?}: names a caller set that is not stored"));
+                        expected.remove(&key);
+                        continue;
+                    };
                     let row = rollup::Row {
                         counts: sums_from(r)?,
-                        callers: rollup::decode_callers(&r.try_get::<Vec<u8>, _>("callers")?)?,
+                        callers: rollup::decode_callers(set)?,
                         breakdown: rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)?,
                     };
                     let want = expected.remove(&key).unwrap_or_default();
@@ -1685,6 +1788,17 @@ macro_rules! store_impl {
                 }
                 for (key, want) in expected {
                     drift.push(format!("{key:?}: missing, recount {want:?}"));
+                }
+                // Every set kept apart belongs to exactly one row.
+                let (named, distinct): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), COUNT(DISTINCT callers_ref) FROM rollups WHERE callers_ref IS NOT NULL",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?;
+                let sets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollup_sets").fetch_one(&self.pool).await.map_err(classify)?;
+                if named != distinct || sets != named {
+                    drift.push(format!("{named} rows name {distinct} caller sets kept apart; {sets} are stored"));
                 }
                 Ok(drift)
             }

@@ -234,6 +234,29 @@ impl TestApp {
         }
     }
 
+    /// The one integer a query under the store answers.
+    pub async fn sql_count(&self, query: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(query.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url)
+                    .await
+                    .expect("open SQLite");
+                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(query);
+                pool.close().await;
+                n
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url)
+                    .await
+                    .expect("open PostgreSQL");
+                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(query);
+                pool.close().await;
+                n
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -106,6 +106,69 @@ both! {
         assert_eq!(dashboard(&app, MARCH).await["uniqueCallers"], 2);
     }
 
+    // A bucket with hundreds of callers: its set is kept apart from the row
+    // on SQLite (past INLINE_CALLERS), follows every write, and comes back
+    // into the row when the bucket shrinks; hours read their slots' sets.
+    async fn a_large_caller_set_is_kept_apart_and_follows_every_write(app) {
+        let at = |day: u32, i: usize| format!("2026-03-{day:02}T10:{:02}:{:02}Z", i / 60, i % 60);
+        let batch = |day: u32, range: std::ops::Range<usize>| -> Value {
+            range
+                .map(|i| call(&format!("big-{i}"), L1, &format!("+9198765{i:05}"), &at(day, i), "completed", 30))
+                .collect::<Vec<_>>()
+                .into()
+        };
+        // 800 distinct callers in one 15-minute slot of 10 March.
+        let (status, body) = app.post("/api/calls", batch(10, 0..800)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_no_drift(&app).await;
+        let apart = "SELECT COUNT(*) FROM rollup_sets";
+        let kept_apart = app.sql_count(apart).await;
+        if app.backend == Backend::Sqlite {
+            // The slot's and the day's rows, the line's and all lines'.
+            assert_eq!(kept_apart, 4);
+        } else {
+            assert_eq!(kept_apart, 0, "PostgreSQL keeps sets inline");
+        }
+        let d = dashboard(&app, MARCH).await;
+        assert_eq!((d["calls"].as_i64(), d["uniqueCallers"].as_i64()), (Some(800), Some(800)), "{d}");
+        // A Kolkata day starts at 18:30 UTC: its hours read the slots' sets.
+        let day = dashboard(&app, "from=2026-03-10&to=2026-03-11&tz=Asia/Kolkata").await;
+        assert_eq!(day["uniqueCallers"], 800, "{day}");
+        let cut = dashboard(&app, "from=2026-03-10T09:00:00Z&to=2026-03-10T10:05:00Z&tz=UTC").await;
+        assert_eq!((cut["calls"].as_i64(), cut["uniqueCallers"].as_i64()), (Some(300), Some(300)), "{cut}");
+
+        // 700 of the calls move to 20 March: the 10th keeps 100 callers (its
+        // sets come back inline), the 20th's sets are kept apart.
+        let (status, body) = app.post("/api/calls", batch(20, 100..800)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_no_drift(&app).await;
+        assert_eq!(app.sql_count(apart).await, kept_apart);
+        let d = dashboard(&app, MARCH).await;
+        assert_eq!((d["calls"].as_i64(), d["uniqueCallers"].as_i64()), (Some(800), Some(800)), "{d}");
+        let tenth = dashboard(&app, "from=2026-03-10&to=2026-03-11&tz=Asia/Kolkata").await;
+        assert_eq!((tenth["calls"].as_i64(), tenth["uniqueCallers"].as_i64()), (Some(100), Some(100)), "{tenth}");
+        let both = dashboard(&app, "from=2026-03-10&to=2026-03-21&tz=Asia/Kolkata").await;
+        assert_eq!(both["uniqueCallers"], 800, "{both}");
+
+        // Callers change on the 20th: the bucket is recounted from raw rows.
+        let moved: Value = (100..800)
+            .map(|i| call(&format!("big-{i}"), L1, &format!("+9198766{:05}", i % 50), &at(20, i), "completed", 30))
+            .collect::<Vec<_>>()
+            .into();
+        let (status, body) = app.post("/api/calls", moved).await;
+        assert_eq!(status, 200, "{body}");
+        assert_no_drift(&app).await;
+        assert_eq!(dashboard(&app, MARCH).await["uniqueCallers"], 150);
+        if app.backend == Backend::Sqlite {
+            assert_eq!(app.sql_count(apart).await, 0, "every set is small again");
+        }
+
+        // A rebuild from scratch lands on the same rows and figures.
+        assert_eq!(app.store.rebuild_rollups().await.unwrap(), 800);
+        assert_no_drift(&app).await;
+        assert_eq!(dashboard(&app, MARCH).await["uniqueCallers"], 150);
+    }
+
     // One batch naming a call several times (a provider's export holds
     // every callback): the reports fold into one record in the order given,
     // each counted once as created, updated or unchanged, and the rollups
