@@ -174,6 +174,30 @@ macro_rules! both {
 }
 pub(crate) use both;
 
+/// Runs `$body` with `$pool` connected to the app's database (either engine).
+macro_rules! under_the_store {
+    ($app:expr, $pool:ident, $body:block) => {
+        match $app.backend {
+            Backend::Sqlite => {
+                let $pool = sqlx::SqlitePool::connect(&$app.database_url)
+                    .await
+                    .expect("open SQLite");
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+            Backend::Postgres => {
+                let $pool = sqlx::PgPool::connect(&$app.database_url)
+                    .await
+                    .expect("open PostgreSQL");
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+        }
+    };
+}
+
 impl TestApp {
     /// Sends a body too large for the route. `None` when the server's early
     /// answer and close beat the client's last write (a broken pipe while
@@ -216,45 +240,17 @@ impl TestApp {
     /// Runs one statement on the server's database, under the store.
     pub async fn sql(&self, statement: &str) {
         let sql = sqlx::AssertSqlSafe(statement.to_string());
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.database_url)
-                    .await
-                    .expect("open SQLite");
-                sqlx::query(sql).execute(&pool).await.expect(statement);
-                pool.close().await;
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.database_url)
-                    .await
-                    .expect("open PostgreSQL");
-                sqlx::query(sql).execute(&pool).await.expect(statement);
-                pool.close().await;
-            }
-        }
+        under_the_store!(self, pool, {
+            sqlx::query(sql).execute(&pool).await.expect(statement);
+        })
     }
 
     /// The one integer a query under the store answers.
     pub async fn sql_count(&self, query: &str) -> i64 {
         let sql = sqlx::AssertSqlSafe(query.to_string());
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.database_url)
-                    .await
-                    .expect("open SQLite");
-                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(query);
-                pool.close().await;
-                n
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.database_url)
-                    .await
-                    .expect("open PostgreSQL");
-                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(query);
-                pool.close().await;
-                n
-            }
-        }
+        under_the_store!(self, pool, {
+            sqlx::query_scalar(sql).fetch_one(&pool).await.expect(query)
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
