@@ -69,7 +69,8 @@ pub fn keeps_callers(level: i64) -> bool {
 /// whose last page is on average half empty: at 10 M calls those pages were
 /// 38 MB of unused space, a seventh of the rollups. A rowid table keeps rows
 /// up to about 4 000 bytes whole and sizes a longer row's spill to fill its
-/// overflow pages. Short sets stay in the row, read with it.
+/// overflow pages. Short sets stay in the row, read with it. (Migration
+/// 0009 moved the longer sets of an older database apart with this number.)
 pub const INLINE_CALLERS: usize = 700;
 
 /// Slots in one bucket of a level.

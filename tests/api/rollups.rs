@@ -257,3 +257,79 @@ async fn rollups_are_built_for_calls_that_predate_them() {
         .unwrap();
     assert_eq!((c.calls, c.answered, c.unique_callers), (2, 1, 2));
 }
+
+// A SQLite database written before migration 0009 (large caller sets inline,
+// hour rows with sets of their own) is moved to the new layout when opened:
+// the large sets go apart at once, hour sets are dropped, and every figure
+// stays what a recount gives.
+#[tokio::test]
+async fn an_older_database_moves_its_large_caller_sets_apart_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("before_0009.db").display());
+    let store = linewise::store::open(&url).await.unwrap();
+    let calls: Vec<NewCall> = (0..800)
+        .map(|i| {
+            new_call(call(
+                &format!("old-{i}"),
+                L1,
+                &format!("+9198765{i:05}"),
+                &format!("2026-03-10T10:{:02}:{:02}Z", i / 60, i % 60),
+                "completed",
+                30,
+            ))
+        })
+        .collect();
+    store.upsert_calls(&calls).await.unwrap();
+    drop(store);
+
+    // Back to the layout before 0009: every set inline, hour rows holding
+    // their slot's set, no `callers_ref`, no `rollup_sets`.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for statement in [
+        "UPDATE rollups SET callers = (SELECT s.callers FROM rollup_sets s WHERE s.id = rollups.callers_ref) \
+         WHERE callers_ref IS NOT NULL",
+        "UPDATE rollups SET callers = COALESCE((SELECT s.callers FROM rollups s \
+         WHERE s.level = 0 AND s.phone_number = rollups.phone_number AND s.bucket = rollups.bucket * 4), x'') \
+         WHERE level = 2",
+        "ALTER TABLE rollups DROP COLUMN callers_ref",
+        "DROP TABLE rollup_sets",
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement);
+    }
+    let inline: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM rollups WHERE length(callers) > 700")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // The slot, hour and day rows of the line and of all lines.
+    assert_eq!(inline, 6);
+    pool.close().await;
+
+    let store = linewise::store::open(&url).await.unwrap();
+    let drift = store.rollup_drift().await.unwrap();
+    assert!(drift.is_empty(), "{drift:#?}");
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (apart, big, hour_sets): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM rollup_sets), \
+         (SELECT COUNT(*) FROM rollups WHERE length(callers) > 700), \
+         (SELECT COUNT(*) FROM rollups WHERE level = 2 AND length(callers) > 0)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!((apart, big, hour_sets), (4, 0, 0));
+    let c = store
+        .call_counts(
+            &linewise::store::LineScope::All,
+            1_772_000_000,
+            1_774_000_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!((c.calls, c.unique_callers), (800, 800));
+}
