@@ -461,18 +461,7 @@ impl CallerUnion {
     pub fn add(&mut self, bytes: &[u8]) -> StoreResult<()> {
         match bytes.split_first() {
             None => Ok(()),
-            Some((&CALLERS_DELTAS, rest)) => {
-                let (mut pos, mut id) = (0, 0u64);
-                while pos < rest.len() {
-                    id += get_uvarint(rest, &mut pos)
-                        .ok_or_else(|| StoreError::Corrupt("bad caller set: truncated".into()))?;
-                    self.ids.push(
-                        u32::try_from(id)
-                            .map_err(|e| StoreError::Corrupt(format!("bad caller set: {e}")))?,
-                    );
-                }
-                Ok(())
-            }
+            Some((&CALLERS_DELTAS, rest)) => decode_deltas(rest, &mut self.ids),
             Some(_) => {
                 self.sets.push(decode_callers(bytes)?);
                 Ok(())
@@ -498,6 +487,17 @@ impl CallerUnion {
     }
 }
 
+/// Appends the ids of a delta-coded set (after its tag) to `ids`.
+fn decode_deltas(rest: &[u8], ids: &mut Vec<u32>) -> StoreResult<()> {
+    let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bad caller set: {e}"));
+    let (mut pos, mut id) = (0, 0u64);
+    while pos < rest.len() {
+        id += get_uvarint(rest, &mut pos).ok_or_else(|| bad(&"truncated"))?;
+        ids.push(u32::try_from(id).map_err(|e| bad(&e))?);
+    }
+    Ok(())
+}
+
 pub fn decode_callers(bytes: &[u8]) -> StoreResult<RoaringBitmap> {
     let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bad caller set: {e}"));
     match bytes.split_first() {
@@ -512,11 +512,7 @@ pub fn decode_callers(bytes: &[u8]) -> StoreResult<RoaringBitmap> {
         }
         Some((&CALLERS_DELTAS, rest)) => {
             let mut ids = Vec::with_capacity(rest.len());
-            let (mut pos, mut id) = (0, 0u64);
-            while pos < rest.len() {
-                id += get_uvarint(rest, &mut pos).ok_or_else(|| bad(&"truncated"))?;
-                ids.push(u32::try_from(id).map_err(|e| bad(&e))?);
-            }
+            decode_deltas(rest, &mut ids)?;
             RoaringBitmap::from_sorted_iter(ids).map_err(|e| bad(&e))
         }
         Some((tag, _)) => Err(bad(&format!("tag {tag}"))),
