@@ -442,10 +442,12 @@ macro_rules! store_impl {
                     };
                     out.push((*k, row, inline, set_ref));
                 }
-                for part in sets.chunks(INSERT_CHUNK) {
+                for part in sets.chunks_mut(INSERT_CHUNK) {
                     let mut qb = QueryBuilder::<Db>::new("INSERT INTO rollup_sets (id, callers) ");
-                    qb.push_values(part, |mut b, (id, set)| {
-                        b.push_bind(*id).push_bind(set.clone());
+                    // The encoded sets move into the statement (they are
+                    // the largest values a flush writes).
+                    qb.push_values(part.iter_mut(), |mut b, (id, set)| {
+                        b.push_bind(*id).push_bind(std::mem::take(set));
                     });
                     qb.push(" ON CONFLICT (id) DO UPDATE SET callers = excluded.callers");
                     qb.build().execute(&mut **tx).await.map_err(classify)?;

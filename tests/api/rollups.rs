@@ -332,4 +332,32 @@ async fn an_older_database_moves_its_large_caller_sets_apart_on_open() {
         .await
         .unwrap();
     assert_eq!((c.calls, c.unique_callers), (800, 800));
+
+    // Writes after the reopen (the caller-id cache empty): known callers
+    // keep their ids, new ones take ids past every stored one.
+    let more: Vec<NewCall> = (600..1_000)
+        .map(|i| {
+            new_call(call(
+                &format!("new-{i}"),
+                L2,
+                &format!("+9198765{i:05}"),
+                &format!("2026-03-11T10:{:02}:{:02}Z", (i - 600) / 60, i % 60),
+                "completed",
+                30,
+            ))
+        })
+        .collect();
+    let out = store.upsert_calls(&more).await.unwrap();
+    assert_eq!(out.created, 400);
+    let drift = store.rollup_drift().await.unwrap();
+    assert!(drift.is_empty(), "{drift:#?}");
+    let c = store
+        .call_counts(
+            &linewise::store::LineScope::All,
+            1_772_000_000,
+            1_774_000_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!((c.calls, c.unique_callers), (1_200, 1_000));
 }
