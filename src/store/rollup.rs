@@ -236,6 +236,13 @@ impl Change {
     }
 
     fn absorb(&mut self, other: &Change) {
+        self.absorb_counts(other);
+        self.callers.extend_from_slice(&other.callers);
+        self.rebuild |= other.rebuild;
+    }
+
+    /// [`Change::absorb`] without the callers (for hour rows, which keep none).
+    fn absorb_counts(&mut self, other: &Change) {
         add_counts(&mut self.counts, &other.counts, 1);
         for (v, c) in &other.breakdown {
             match self.breakdown.get_mut(v) {
@@ -245,8 +252,6 @@ impl Change {
                 }
             }
         }
-        self.callers.extend_from_slice(&other.callers);
-        self.rebuild |= other.rebuild;
     }
 }
 
@@ -334,25 +339,81 @@ impl Delta {
         &self.changes
     }
 
-    /// Rolls the inserted calls up into [`Delta::changes`].
+    /// Rolls the inserted calls up into [`Delta::changes`], a level at a
+    /// time: a line's slots into its hours (counts only: hour rows keep no
+    /// callers) and its days (callers), its hours into its days (counts),
+    /// and every line's rows into all lines'. Each breakdown is merged about
+    /// twice instead of once for each of the six rows a call counts in.
     fn gather(&mut self) {
-        if !self.inserted.is_empty() {
-            // Gather in a hash map (one hash a key, where a tree search
-            // compares the line's number a dozen times), then sort once.
-            let mut gathered: HashMap<Key, Change> = HashMap::new();
-            for (line, by_slot) in std::mem::take(&mut self.inserted) {
-                for (slot, ch) in by_slot {
-                    for key in Key::covering(slot, &line) {
-                        gathered.entry(key).or_default().absorb(&ch);
-                    }
-                }
+        if self.inserted.is_empty() {
+            return;
+        }
+        let mut gathered: Vec<(Key, Change)> = Vec::new();
+        let mut all: HashMap<(i64, i64), Change> = HashMap::new();
+        for (line, by_slot) in std::mem::take(&mut self.inserted) {
+            let mut hours: HashMap<i64, Change> = HashMap::new();
+            let mut days: HashMap<i64, Change> = HashMap::new();
+            for (slot, ch) in by_slot {
+                hours
+                    .entry(slot.div_euclid(HOUR_SLOTS))
+                    .or_default()
+                    .absorb_counts(&ch);
+                let day = days.entry(slot.div_euclid(DAY_SLOTS)).or_default();
+                day.callers.extend_from_slice(&ch.callers);
+                day.rebuild |= ch.rebuild;
+                all.entry((LEVEL_SLOT, slot)).or_default().absorb(&ch);
+                gathered.push((
+                    Key {
+                        level: LEVEL_SLOT,
+                        phone_number: line.clone(),
+                        bucket: slot,
+                    },
+                    ch,
+                ));
             }
-            for (key, ch) in gathered {
-                match self.changes.get_mut(&key) {
-                    Some(e) => e.absorb(&ch),
-                    None => {
-                        self.changes.insert(key, ch);
-                    }
+            for (hour, ch) in hours {
+                days.entry((hour * HOUR_SLOTS).div_euclid(DAY_SLOTS))
+                    .or_default()
+                    .absorb_counts(&ch);
+                all.entry((LEVEL_HOUR, hour))
+                    .or_default()
+                    .absorb_counts(&ch);
+                gathered.push((
+                    Key {
+                        level: LEVEL_HOUR,
+                        phone_number: line.clone(),
+                        bucket: hour,
+                    },
+                    ch,
+                ));
+            }
+            for (day, ch) in days {
+                all.entry((LEVEL_DAY, day)).or_default().absorb(&ch);
+                gathered.push((
+                    Key {
+                        level: LEVEL_DAY,
+                        phone_number: line.clone(),
+                        bucket: day,
+                    },
+                    ch,
+                ));
+            }
+        }
+        gathered.extend(all.into_iter().map(|((level, bucket), ch)| {
+            (
+                Key {
+                    level,
+                    phone_number: ALL_LINES.to_string(),
+                    bucket,
+                },
+                ch,
+            )
+        }));
+        for (key, ch) in gathered {
+            match self.changes.get_mut(&key) {
+                Some(e) => e.absorb(&ch),
+                None => {
+                    self.changes.insert(key, ch);
                 }
             }
         }
@@ -745,23 +806,73 @@ fn cover(out: &mut Vec<(i64, i64, i64)>, level: i64, a: i64, b: i64) {
 
 /// Caller ids already known to be committed, so most writes skip the
 /// `callers` lookup. Ids never change once committed.
+///
+/// Two generations of at most [`CALLER_IDS`] numbers each: numbers are
+/// remembered in the young one; when it is full it becomes the old one (the
+/// old one is dropped), and a number found in the old one moves back to the
+/// young. So the numbers in use stay, memory is bounded, and a flush looks
+/// up all its numbers under one lock. (A moka cache, with its per-entry
+/// bookkeeping, was a sixth of an import's writer thread.)
 #[derive(Clone)]
-pub struct CallerIds(moka::sync::Cache<String, u32>);
+pub struct CallerIds(std::sync::Arc<std::sync::Mutex<Generations>>);
 
 impl Default for CallerIds {
     fn default() -> Self {
-        CallerIds(moka::sync::Cache::new(1_000_000))
+        CallerIds::holding(CALLER_IDS)
+    }
+}
+
+/// Numbers a generation of [`CallerIds`] holds.
+pub const CALLER_IDS: usize = 1_000_000;
+
+struct Generations {
+    /// Numbers a generation holds.
+    size: usize,
+    young: HashMap<Box<str>, u32>,
+    old: HashMap<Box<str>, u32>,
+}
+
+impl Generations {
+    fn remember(&mut self, number: Box<str>, id: u32) {
+        if self.young.len() >= self.size {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(number, id);
     }
 }
 
 impl CallerIds {
-    pub fn get(&self, n: &str) -> Option<u32> {
-        self.0.get(n)
+    /// A cache whose generations hold `size` numbers each.
+    pub fn holding(size: usize) -> Self {
+        CallerIds(std::sync::Arc::new(std::sync::Mutex::new(Generations {
+            size: size.max(1),
+            young: HashMap::new(),
+            old: HashMap::new(),
+        })))
+    }
+
+    /// Fills `ids[i]` for every `numbers[i]` known and returns the
+    /// positions of the others.
+    pub fn lookup(&self, numbers: &[String], ids: &mut [u32]) -> Vec<usize> {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut missing = Vec::new();
+        for (i, n) in numbers.iter().enumerate() {
+            if let Some(&id) = g.young.get(n.as_str()) {
+                ids[i] = id;
+            } else if let Some((n, id)) = g.old.remove_entry(n.as_str()) {
+                ids[i] = id;
+                g.remember(n, id);
+            } else {
+                missing.push(i);
+            }
+        }
+        missing
     }
 
     pub fn remember(&self, ids: Vec<(String, u32)>) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for (n, id) in ids {
-            self.0.insert(n, id);
+            g.remember(n.into_boxed_str(), id);
         }
     }
 }
@@ -784,6 +895,29 @@ mod tests {
         }
         v.sort_unstable();
         v
+    }
+
+    #[test]
+    fn caller_ids_keep_the_numbers_in_use_within_two_generations() {
+        let known = CallerIds::holding(3);
+        let numbers = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let look = |v: &[String]| {
+            let mut ids = vec![0; v.len()];
+            let missing = known.lookup(v, &mut ids);
+            (ids, missing)
+        };
+        let all = numbers(&["+1", "+2", "+3", "+4", "+5", "+6", "+7"]);
+        assert_eq!(look(&all[..2]), (vec![0, 0], vec![0, 1]));
+        known.remember(vec![("+1".into(), 1), ("+2".into(), 2), ("+3".into(), 3)]);
+        assert_eq!(look(&all[..3]), (vec![1, 2, 3], vec![]));
+        // The young generation is full: +4 starts a new one, +1..+3 are old.
+        known.remember(vec![("+4".into(), 4)]);
+        // +1 is used again: it moves back to the young generation.
+        assert_eq!(look(&all[..1]), (vec![1], vec![]));
+        // The young generation (+4, +1, +5) fills and turns old: +2 and +3,
+        // unused since, are forgotten; +1 and +4 stay.
+        known.remember(vec![("+5".into(), 5), ("+6".into(), 6)]);
+        assert_eq!(look(&all[..6]), (vec![1, 0, 0, 4, 5, 6], vec![1, 2]));
     }
 
     #[test]

@@ -79,6 +79,44 @@ pub(super) fn sort_lines(rows: &mut [super::PhoneNumberRow]) {
     });
 }
 
+/// Which calls of a chunk a multi-row insert stored.
+pub(super) enum Inserted {
+    /// Every one.
+    All,
+    /// Those with these `(provider, providerCallId)` keys.
+    Some(std::collections::HashSet<(String, String)>),
+}
+
+impl Inserted {
+    /// Whether `c` was inserted; a key answers yes once (the first of a
+    /// chunk's records of one call is the one inserted).
+    pub(super) fn take(&mut self, c: &crate::domain::NewCall) -> bool {
+        match self {
+            Inserted::All => true,
+            Inserted::Some(keys) => {
+                keys.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone()))
+            }
+        }
+    }
+}
+
+/// The id of the last row a statement inserted, where the engine tells it.
+pub(super) trait LastId {
+    fn last_id(&self) -> Option<i64>;
+}
+
+impl LastId for sqlx::sqlite::SqliteQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        Some(self.last_insert_rowid())
+    }
+}
+
+impl LastId for sqlx::postgres::PgQueryResult {
+    fn last_id(&self) -> Option<i64> {
+        None
+    }
+}
+
 /// Rows per multi-row INSERT: stays under SQLite's and PostgreSQL's bind limits.
 pub(super) const INSERT_CHUNK: usize = 500;
 
@@ -130,7 +168,7 @@ macro_rules! store_impl {
 
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
-            CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, KEY_COLUMNS, LINE_COLUMNS,
+            CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, Inserted, LastId, KEY_COLUMNS, LINE_COLUMNS,
             CALLER_SET, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::rollup::{self, CallerIds, Delta, Dim, Fact, Key};
@@ -296,13 +334,7 @@ macro_rules! store_impl {
             let numbers = delta.caller_numbers();
             let mut ids = vec![0u32; numbers.len()];
             let mut fetched = Vec::new();
-            let mut missing = Vec::new();
-            for (i, n) in numbers.iter().enumerate() {
-                match known.get(n) {
-                    Some(id) => ids[i] = id,
-                    None => missing.push(n),
-                }
-            }
+            let mut missing: Vec<&String> = known.lookup(numbers, &mut ids).into_iter().map(|i| &numbers[i]).collect();
             // Claimed in sorted order, as every writer does: PostgreSQL
             // writers share caller numbers, and two claiming the same
             // numbers in different orders deadlock on the unique index.
@@ -1014,24 +1046,84 @@ macro_rules! store_impl {
             Ok(())
         }
 
-        /// Inserts the calls of a chunk whose `(provider, providerCallId)` is
-        /// not stored yet and returns the keys it inserted. The unique index
-        /// decides, so this costs the same on a large table as on an empty one.
-        async fn insert_new(
-            tx: &mut Tx,
-            chunk: &[&NewCall],
-            now: i64,
-        ) -> StoreResult<std::collections::HashSet<(String, String)>> {
+        /// The multi-row insert of a chunk's calls whose `(provider,
+        /// providerCallId)` is not stored yet; [`insert_built`] runs it.
+        fn insert_new(chunk: &[&NewCall], now: i64) -> QueryBuilder<Db> {
             let mut qb = QueryBuilder::<Db>::new(INSERT_CALLS);
             push_call_values(&mut qb, chunk, now);
-            qb.push(" ON CONFLICT (provider, provider_call_id) DO NOTHING RETURNING provider, provider_call_id");
-            qb.build()
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(classify)?
-                .iter()
-                .map(|r| Ok((r.try_get("provider")?, r.try_get("provider_call_id")?)))
-                .collect()
+            qb.push(" ON CONFLICT (provider, provider_call_id) DO NOTHING");
+            if CLAIM_ROWS {
+                qb.push(" RETURNING provider, provider_call_id");
+            }
+            qb
+        }
+
+        /// Runs an [`insert_new`] of `n` calls and says which it inserted.
+        /// The unique index decides, so this costs the same on a large
+        /// table as on an empty one.
+        ///
+        /// PostgreSQL writers run concurrently: the statement returns the
+        /// keys it inserted. SQLite has one writer at a time, so a chunk
+        /// whose every row went in (an import's usual case) needs no list:
+        /// handing each inserted key back through sqlx's row channel cost
+        /// more than the insert's own index work. Otherwise the rows it
+        /// inserted are those past `high_water`, the largest id before it
+        /// (AUTOINCREMENT ids only grow), which this moves on.
+        async fn insert_built(tx: &mut Tx, mut qb: QueryBuilder<Db>, n: usize, high_water: &mut i64) -> StoreResult<Inserted> {
+            let keys = |rows: Vec<DbRow>| -> StoreResult<Inserted> {
+                rows.iter()
+                    .map(|r| Ok((r.try_get("provider")?, r.try_get("provider_call_id")?)))
+                    .collect::<StoreResult<_>>()
+                    .map(Inserted::Some)
+            };
+            if CLAIM_ROWS {
+                return keys(qb.build().fetch_all(&mut **tx).await.map_err(classify)?);
+            }
+            let done = qb.build().execute(&mut **tx).await.map_err(classify)?;
+            let before = *high_water;
+            if done.rows_affected() > 0 {
+                *high_water = done.last_id().ok_or_else(|| StoreError::Corrupt("no id for an inserted call".into()))?;
+            }
+            if done.rows_affected() == n as u64 {
+                return Ok(Inserted::All);
+            }
+            if done.rows_affected() == 0 {
+                return Ok(Inserted::Some(Default::default()));
+            }
+            keys(
+                sqlx::query("SELECT provider, provider_call_id FROM calls WHERE id > $1")
+                    .bind(before)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(classify)?,
+            )
+        }
+
+        /// Counts and rolls up a chunk's inserted calls; the rest join
+        /// `stored`, to merge into the stored records.
+        fn sort_out<'a>(
+            chunk: &[&'a NewCall],
+            mut inserted: Inserted,
+            out: &mut MergeOutcome,
+            delta: &mut Delta,
+            stored: &mut Vec<&'a NewCall>,
+        ) {
+            for c in chunk {
+                if inserted.take(c) {
+                    out.created += 1;
+                    delta.insert(&Fact::of(c));
+                } else {
+                    stored.push(*c);
+                }
+            }
+        }
+
+        /// The largest call id (SQLite: where [`insert_built`] starts).
+        async fn high_water(tx: &mut Tx) -> StoreResult<i64> {
+            if CLAIM_ROWS {
+                return Ok(0);
+            }
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM calls").fetch_one(&mut **tx).await.map_err(classify)
         }
 
         fn push_call_values(qb: &mut QueryBuilder<Db>, calls: &[&NewCall], now: i64) {
@@ -1513,14 +1605,12 @@ macro_rules! store_impl {
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 let mut delta = Delta::default();
+                let mut high = high_water(&mut tx).await?;
                 for chunk in batch.chunks(INSERT_CHUNK) {
                     // New calls go in first; the rest overwrite what is stored.
-                    let inserted = insert_new(&mut tx, chunk, now).await?;
-                    outcome.created += inserted.len() as u64;
-                    let (new, stored): (Vec<&NewCall>, Vec<&NewCall>) = chunk
-                        .iter()
-                        .copied()
-                        .partition(|c| inserted.contains(&(c.provider.as_str().to_string(), c.provider_call_id.clone())));
+                    let mut inserted = insert_built(&mut tx, insert_new(chunk, now), chunk.len(), &mut high).await?;
+                    let (new, stored): (Vec<&NewCall>, Vec<&NewCall>) = chunk.iter().copied().partition(|c| inserted.take(c));
+                    outcome.created += new.len() as u64;
                     for c in new {
                         delta.insert(&Fact::of(c));
                     }
@@ -1566,22 +1656,32 @@ macro_rules! store_impl {
                 refs.sort_by(|a, b| (a.provider.as_str(), &a.provider_call_id).cmp(&(b.provider.as_str(), &b.provider_call_id)));
                 ensure_flows(&mut tx, &refs).await?;
                 let mut delta = Delta::default();
-                for chunk in refs.chunks(INSERT_CHUNK) {
-                    // Calls not stored yet go in with one multi-row insert;
-                    // the rest (and repeats within the chunk) merge in one go.
-                    let mut inserted = insert_new(&mut tx, chunk, now).await?;
-                    out.created += inserted.len() as u64;
-                    let mut stored = Vec::new();
-                    for c in chunk {
-                        // The first record of a new key is the one inserted.
-                        if inserted.remove(&(c.provider.as_str().to_string(), c.provider_call_id.clone())) {
-                            delta.insert(&Fact::of(c));
-                        } else {
-                            stored.push(*c);
+                // Calls not stored yet go in with one multi-row insert a
+                // chunk; the rest (and repeats) merge in one go after them.
+                // Keys are sorted, so a call's first record is the one
+                // inserted and its later ones merge in order.
+                let chunks: Vec<&[&NewCall]> = refs.chunks(INSERT_CHUNK).collect();
+                let mut high = high_water(&mut tx).await?;
+                let mut stored: Vec<&NewCall> = Vec::new();
+                let mut next = chunks.first().map(|c| insert_new(c, now));
+                let mut done: Option<(&[&NewCall], Inserted)> = None;
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let qb = next.take().ok_or_else(|| StoreError::Corrupt("a chunk's insert was not built".into()))?;
+                    // While sqlx's worker inserts this chunk, this thread
+                    // builds the next one's insert and rolls up the last.
+                    let (inserted, built) = futures_util::join!(insert_built(&mut tx, qb, chunk.len(), &mut high), async {
+                        if let Some((c, ins)) = done.take() {
+                            sort_out(c, ins, &mut out, &mut delta, &mut stored);
                         }
-                    }
-                    merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
+                        chunks.get(i + 1).map(|c| insert_new(c, now))
+                    });
+                    done = Some((chunk, inserted?));
+                    next = built;
                 }
+                if let Some((c, ins)) = done.take() {
+                    sort_out(c, ins, &mut out, &mut delta, &mut stored);
+                }
+                merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 let ids = flush(&mut tx, &mut delta, &self.callers).await?;
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(ids);

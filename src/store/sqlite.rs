@@ -32,13 +32,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             // 64 MiB of page cache a connection (SQLite's default is 2 MiB):
             // the indexes of a few million calls stay in memory while an
-            // import writes them. Reads map the file instead of copying it:
-            // as much of it as this SQLite build allows (SQLITE_MAX_MMAP_SIZE,
-            // 2 GiB by default; a larger value is clamped to it). With 1 GiB,
-            // the rollups of 10 M calls, written last, lay beyond the map and
-            // every caller set was read with a system call a page.
-            .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "2147418112")
+            // import writes them. Reads map the file instead of copying it,
+            // all of it (up to the 1 TiB this build allows: .cargo/config.toml
+            // raises SQLite's default cap of 2 GiB). When 10 M calls' rollups,
+            // written last, lay beyond a smaller map, every caller set was
+            // read with a system call a page.
+            .pragma("mmap_size", "1099511627776")
             // sqlx's worker thread hands rows over through a channel of 50:
             // a period's rollup rows (hundreds) or a batch's inserted keys
             // (500) made it stop and wake the reader every 50 rows.

@@ -211,6 +211,35 @@ both! {
         assert_no_drift(&app).await;
         assert_eq!(dashboard(&app, MARCH).await, d);
     }
+
+    async fn a_batch_of_several_chunks_mixing_new_stored_and_repeated_calls(app) {
+        // Calls are written 500 to a statement: 1 200 keys take three, and
+        // the repeat of p0499 falls at the start of the second, after its
+        // first record ended the first. Every third call is stored already.
+        let at = |i: usize| format!("2026-03-{:02}T{:02}:{:02}:00Z", 1 + i % 28, i % 24, i % 60);
+        let record = |i: usize, status: &str, secs: i64| {
+            let caller = format!("+9198765{:05}", i % 700);
+            new_call(call(&format!("p{i:04}"), if i.is_multiple_of(2) { L1 } else { L2 }, &caller, &at(i), status, secs))
+        };
+        let before: Vec<NewCall> = (0..1_200).filter(|i: &usize| i.is_multiple_of(3)).map(|i| record(i, "completed", 30)).collect();
+        let out = app.store.merge_calls(&before).await.unwrap();
+        assert_eq!((out.created, out.updated, out.unchanged), (400, 0, 0), "{out:?}");
+        let mut batch: Vec<NewCall> = (0..1_200).map(|i| record(i, "completed", 30)).collect();
+        batch.push(record(499, "completed", 95));
+        let out = app.store.merge_calls(&batch).await.unwrap();
+        // 800 new calls; p0499's later report lengthens it; the 400 stored
+        // calls come again unchanged.
+        assert_eq!((out.created, out.updated, out.unchanged), (800, 1, 400), "{out:?}");
+        assert_no_drift(&app).await;
+        let d = dashboard(&app, MARCH).await;
+        assert_eq!((d["calls"].as_i64(), d["answered"].as_i64()), (Some(1_200), Some(1_200)), "{d}");
+        assert_eq!(d["totalTalkSeconds"], 1_199 * 30 + 95, "{d}");
+        assert_eq!(d["uniqueCallers"], 700, "{d}");
+        let again = app.store.merge_calls(&batch).await.unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1_201), "{again:?}");
+        assert_no_drift(&app).await;
+        assert_eq!(dashboard(&app, MARCH).await, d);
+    }
 }
 
 /// A database written before rollups existed gets them on open.
