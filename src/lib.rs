@@ -19,6 +19,7 @@
 //! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
 //! | [`demo`] | realistic generated traffic for a newcomer to explore |
 //! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |
+//! | `.cargo/config.toml` | the options SQLite is compiled with (`LIBSQLITE3_FLAGS`: no allocation statistics, a 1 TiB mmap cap) |
 
 /// Every program linked with linewise (the server, the CLI, tests and
 /// benchmarks) allocates through mimalloc: the import and dashboard paths
