@@ -38,6 +38,12 @@ impl SqliteStore {
             // written last, lay beyond a smaller map, every caller set was
             // read with a system call a page.
             .pragma("mmap_size", "1099511627776")
+            // Checkpoint the write-ahead log every 40 MB (SQLite's default
+            // is 4 MB): an import batch dirties pages all over the calls'
+            // unique index, and a larger log copies each page back to the
+            // database once for several batches instead of once for each
+            // (CSV import of 1 M calls +4 %).
+            .pragma("wal_autocheckpoint", "10000")
             // sqlx's worker thread hands rows over through a channel of 50:
             // a period's rollup rows (hundreds) or a batch's inserted keys
             // (500) made it stop and wake the reader every 50 rows.
