@@ -37,6 +37,7 @@ impl SqliteStore {
             // raises SQLite's default cap of 2 GiB). When 10 M calls' rollups,
             // written last, lay beyond a smaller map, every caller set was
             // read with a system call a page.
+            .pragma("cache_size", "-65536")
             .pragma("mmap_size", "1099511627776")
             // Checkpoint the write-ahead log every 40 MB (SQLite's default
             // is 4 MB): an import batch dirties pages all over the calls'

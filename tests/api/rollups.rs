@@ -30,6 +30,18 @@ async fn dashboard(app: &TestApp, query: &str) -> Value {
     body
 }
 
+/// Every line's counts over March 2026 (UTC), straight from the store.
+async fn march_counts(store: &dyn linewise::store::Store) -> linewise::store::CallCounts {
+    store
+        .call_counts(
+            &linewise::store::LineScope::All,
+            1_772_000_000,
+            1_774_000_000,
+        )
+        .await
+        .unwrap()
+}
+
 async fn assert_no_drift(app: &TestApp) {
     let drift = app.store.rollup_drift().await.unwrap();
     assert!(
@@ -279,11 +291,7 @@ async fn rollups_are_built_for_calls_that_predate_them() {
 
     let store = linewise::store::open(&url).await.unwrap();
     assert!(store.rollup_drift().await.unwrap().is_empty());
-    let scope = linewise::store::LineScope::All;
-    let c = store
-        .call_counts(&scope, 1_772_000_000, 1_774_000_000)
-        .await
-        .unwrap();
+    let c = march_counts(store.as_ref()).await;
     assert_eq!((c.calls, c.answered, c.unique_callers), (2, 1, 2));
 }
 
@@ -352,14 +360,7 @@ async fn an_older_database_moves_its_large_caller_sets_apart_on_open() {
     .unwrap();
     pool.close().await;
     assert_eq!((apart, big, hour_sets), (4, 0, 0));
-    let c = store
-        .call_counts(
-            &linewise::store::LineScope::All,
-            1_772_000_000,
-            1_774_000_000,
-        )
-        .await
-        .unwrap();
+    let c = march_counts(store.as_ref()).await;
     assert_eq!((c.calls, c.unique_callers), (800, 800));
 
     // Writes after the reopen (the caller-id cache empty): known callers
@@ -380,13 +381,6 @@ async fn an_older_database_moves_its_large_caller_sets_apart_on_open() {
     assert_eq!(out.created, 400);
     let drift = store.rollup_drift().await.unwrap();
     assert!(drift.is_empty(), "{drift:#?}");
-    let c = store
-        .call_counts(
-            &linewise::store::LineScope::All,
-            1_772_000_000,
-            1_774_000_000,
-        )
-        .await
-        .unwrap();
+    let c = march_counts(store.as_ref()).await;
     assert_eq!((c.calls, c.unique_callers), (1_200, 1_000));
 }
