@@ -435,3 +435,30 @@ impl<'de> Visitor<'de> for Each<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// This thread's nice value, from `/proc` (field 19 of its `stat`).
+    #[cfg(target_os = "linux")]
+    fn nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name (field 2) may hold spaces: count from its ')'.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_parser_thread_yields_to_the_writer_and_no_other_thread_does() {
+        let (before, after) = std::thread::spawn(|| {
+            let before = nice();
+            super::yield_to_the_writer();
+            (before, nice())
+        })
+        .join()
+        .unwrap();
+        assert!(after >= 9 && after > before, "nice {before} -> {after}");
+        // Only the thread that asked: this one keeps its priority.
+        assert_eq!(nice(), before);
+    }
+}
