@@ -3,15 +3,31 @@
 # server over a fresh SQLite file, and wrk (a separate process) sending Exotel
 # StatusCallbacks, each for a new CallSid, from 64 keep-alive connections.
 #
-#   bench/webhooks.sh [seconds] [connections]     (defaults: 30, 64)
+#   bench/webhooks.sh [seconds] [connections] [rate]     (defaults: 30, 64, none)
 #
-# Needs wrk (`apt-get install wrk`), curl and python3. Builds the release binary.
+# Without a rate, wrk runs closed loop (each connection sends its next
+# callback when the last is answered): the highest rate the machine holds,
+# and the latency at that saturation. With a rate (callbacks a second), oha
+# sends open loop at that rate, Exotel passthru GETs each with a new random
+# CallSid, and counts each callback's latency from when it was due to be
+# sent (--latency-correction), so a stall is charged to every callback that
+# waited behind it: the latency a provider sees at that load (after 3 s of
+# warm-up at the same rate; LINEWISE_BENCH_OHA_DB=FILE keeps every request's
+# times in FILE, oha's SQLite).
+#
+# Needs wrk (`apt-get install wrk`), oha for a rate (`cargo install oha`),
+# curl and python3. Builds the release binary.
 set -eu
 SECS=${1:-30}
 CONNS=${2:-64}
+RATE=${3:-}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin linewise
-BIN=${CARGO_TARGET_DIR:-target}/release/linewise
+# LINEWISE_BENCH_BIN: a server binary to measure instead (to compare builds).
+BIN=${LINEWISE_BENCH_BIN:-}
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet --bin linewise
+  BIN=${CARGO_TARGET_DIR:-target}/release/linewise
+fi
 DIR=$(mktemp -d)
 PORT=${LINEWISE_BENCH_PORT:-18437}
 LINEWISE_LOG=warn DATABASE_URL="sqlite://$DIR/hooks.db" LINEWISE_BIND="127.0.0.1:$PORT" \
@@ -28,8 +44,18 @@ TOKEN=$(curl -sf "http://127.0.0.1:$PORT/api/auth/login" -H 'content-type: appli
 KEY=$(curl -sf "http://127.0.0.1:$PORT/api/ingest-keys" -H "authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' -d '{"name":"bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/webhook.lua \
-  "http://127.0.0.1:$PORT/api/webhooks/exotel?token=$KEY"
+if [ -n "$RATE" ]; then
+  # A regex (special characters in brackets): every request draws its own
+  # CallSid. The first 3 s open the connections and warm the server; the
+  # second run is the one measured.
+  URL="http://127[.]0[.]0[.]1:$PORT/api/webhooks/exotel[?]token=$KEY&CallSid=oha[0-9a-f]{20}&CallFrom=09812345678&CallTo=08047180000&Direction=incoming&DialCallStatus=completed&DialCallDuration=170&StartTime=2026-01-16[+]10:00:00"
+  oha --no-tui -z 3s -c "$CONNS" -q "$RATE" --rand-regex-url "$URL" >/dev/null
+  oha --no-tui ${LINEWISE_BENCH_OHA_DB:+--db-url "$LINEWISE_BENCH_OHA_DB"} -z "${SECS}s" -c "$CONNS" -q "$RATE" \
+    --latency-correction --rand-regex-url "$URL"
+else
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/webhook.lua \
+    "http://127.0.0.1:$PORT/api/webhooks/exotel?token=$KEY"
+fi
 DB="$DIR/hooks.db" python3 - <<'PY'
 import os, sqlite3
 db = sqlite3.connect(os.environ["DB"])
