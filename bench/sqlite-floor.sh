@@ -13,7 +13,11 @@ N=${1:-1000000}
 cd "$(dirname "$0")/.."
 VERSION=$(awk '/^name = "libsqlite3-sys"/ { getline; gsub(/[^0-9.]/, ""); print }' Cargo.lock)
 cargo fetch --quiet
-SRC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"libsqlite3-sys-$VERSION"/sqlite3 | head -1)
+SRC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"libsqlite3-sys-$VERSION"/sqlite3 2>/dev/null | head -1)
+if [ -z "$SRC" ] || [ ! -f "$SRC/sqlite3.c" ]; then
+  echo "sqlite-floor: libsqlite3-sys $VERSION's sqlite3.c is not in cargo's registry (run cargo fetch)" >&2
+  exit 1
+fi
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 gcc -O2 -DSQLITE_THREADSAFE=1 -I"$SRC" -o "$DIR/insert" bench/floor/insert.c "$SRC/sqlite3.c" -lpthread -lm -ldl
