@@ -30,8 +30,11 @@ if [ -z "$BIN" ]; then
 fi
 DIR=$(mktemp -d)
 PORT=${LINEWISE_BENCH_PORT:-18437}
-LINEWISE_LOG=warn DATABASE_URL="sqlite://$DIR/hooks.db" LINEWISE_BIND="127.0.0.1:$PORT" \
-  LINEWISE_ADMIN_PASSWORD=bench-admin-password "$BIN" serve >"$DIR/server.log" 2>&1 &
+# LINEWISE_LOG (default warn) and LINEWISE_BENCH_SERVER_LOG=FILE (kept after
+# the run) show the server's side, e.g. LINEWISE_LOG=linewise::ingest::batcher=debug
+# for each callback batch's size, wait and write time.
+LINEWISE_LOG=${LINEWISE_LOG:-warn} DATABASE_URL="sqlite://$DIR/hooks.db" LINEWISE_BIND="127.0.0.1:$PORT" \
+  LINEWISE_ADMIN_PASSWORD=bench-admin-password "$BIN" serve >"${LINEWISE_BENCH_SERVER_LOG:-$DIR/server.log}" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 50); do

@@ -14,6 +14,7 @@
 //! gets (unless the database is unavailable: then all of them get that).
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -28,6 +29,8 @@ const QUEUE: usize = 4 * MAX_BATCH;
 
 struct Job {
     call: NewCall,
+    /// When the callback was queued, for the batch's debug line.
+    queued: Instant,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -63,7 +66,13 @@ impl Batcher {
             .clone()
             .ok_or_else(closed)?;
         let (done, outcome) = oneshot::channel();
-        tx.send(Job { call, done }).await.map_err(|_| closed())?;
+        tx.send(Job {
+            call,
+            queued: Instant::now(),
+            done,
+        })
+        .await
+        .map_err(|_| closed())?;
         drop(tx);
         outcome.await.map_err(|_| closed())?
     }
@@ -82,9 +91,20 @@ impl Batcher {
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let taken = Instant::now();
+        let oldest = jobs.iter().map(|j| j.queued).min().unwrap_or(taken);
         let (calls, dones): (Vec<NewCall>, Vec<_>) =
             jobs.drain(..).map(|j| (j.call, j.done)).unzip();
+        let n = calls.len();
         write(&store, calls, dones).await;
+        // Where a callback's time goes: waiting for the batch before it,
+        // then its own batch's write (LINEWISE_LOG=linewise::ingest::batcher=debug).
+        tracing::debug!(
+            calls = n,
+            waited_ms = (taken - oldest).as_secs_f64() * 1e3,
+            write_ms = taken.elapsed().as_secs_f64() * 1e3,
+            "callback batch stored"
+        );
     }
 }
 

@@ -1,4 +1,5 @@
-//! The embedded engine: one SQLite file in WAL mode with foreign keys on.
+//! The embedded engine: one SQLite file in WAL mode with foreign keys on,
+//! its write-ahead log copied back by a task beside the writers ([`checkpointer`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub struct SqliteStore {
     /// growing sleeps, a steady writer (batch imports) starved the webhook
     /// batcher for over a second. Other processes still meet the busy timeout.
     write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// The background checkpointer, stopped with the last clone.
+    _checkpointer: std::sync::Arc<AbortOnDrop>,
 }
 
 impl SqliteStore {
@@ -39,14 +42,10 @@ impl SqliteStore {
             // read with a system call a page.
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "1099511627776")
-            // The write-ahead log is checkpointed every 1 000 pages (4 MB,
-            // SQLite's default), inside the commit that crosses the mark.
-            // At 10 000 pages each checkpoint held every callback waiting
-            // on that commit for tens of milliseconds: webhook p99 40 ms
-            // against 22 ms (wrk, 64 connections, bench/webhooks.sh), for
-            // an import within noise of it (1 M calls, alternating runs:
-            // 53 700 against 52 200 calls/s on average).
-            .pragma("wal_autocheckpoint", "1000")
+            // The write-ahead log is checkpointed by [`checkpointer`], beside
+            // the writers. A commit checkpoints on its own only past
+            // 10 000 pages (40 MB), should that task fall behind.
+            .pragma("wal_autocheckpoint", BACKSTOP_PAGES.to_string())
             // sqlx's worker thread hands rows over through a channel of 50:
             // a period's rollup rows (hundreds) or a batch's inserted keys
             // (500) made it stop and wake the reader every 50 rows.
@@ -58,16 +57,189 @@ impl SqliteStore {
             .await
             .map_err(super::sql::classify)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let turns: std::sync::Arc<tokio::sync::Mutex<()>> = Default::default();
+        let checkpoints = tokio::spawn(checkpointer(pool.clone(), turns.clone()));
         SqliteStore {
             pool,
             callers: Default::default(),
-            write_turns: Some(Default::default()),
+            write_turns: Some(turns),
+            _checkpointer: std::sync::Arc::new(AbortOnDrop(checkpoints)),
         }
         .prepare()
         .await
     }
 }
 
+/// A commit checkpoints the write-ahead log itself only past this many
+/// pages, should [`checkpointer`] fall behind.
+const BACKSTOP_PAGES: u32 = 10_000;
+/// How often [`checkpointer`] copies the write-ahead log into the file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the write-ahead log back into the database file every
+/// [`CHECKPOINT_EVERY`], beside the writers instead of inside their commits.
+///
+/// Left to SQLite, the commit that takes the log past its mark copies the
+/// log back and syncs the file before it returns: every callback waiting on
+/// that commit, and every one queued behind it, waited 5-14 ms more (about
+/// 10 times a second at 5 000 callbacks/s, bench/webhooks.sh). A passive
+/// checkpoint here runs while writers go on appending. SQLite starts the log
+/// afresh only when a writer begins with every frame copied back, which a
+/// steady stream of writers never does (each began before the checkpoint
+/// ended), so the log grew to the backstop. So once the bulk is copied, the
+/// few frames committed meanwhile are copied in a writer's turn (no write
+/// transaction of this process is open then; ~3 ms at 5 000 callbacks/s),
+/// and the next writer starts the log from its beginning.
+async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex<()>>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The log's length after the last checkpoint: unchanged means idle.
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let began = std::time::Instant::now();
+        let log = match checkpoint(&pool).await {
+            Ok((log, _)) => log,
+            Err(e) => {
+                tracing::debug!(cause = %e, "checkpoint failed");
+                continue;
+            }
+        };
+        if log == 0 || last == Some(log) {
+            continue;
+        }
+        let beside = began.elapsed();
+        let turn = turns.lock().await;
+        let waited = began.elapsed() - beside;
+        let finished = checkpoint(&pool).await;
+        drop(turn);
+        tracing::debug!(
+            log,
+            beside_ms = beside.as_secs_f64() * 1e3,
+            waited_ms = waited.as_secs_f64() * 1e3,
+            in_turn_ms = (began.elapsed() - beside - waited).as_secs_f64() * 1e3,
+            "checkpoint"
+        );
+        match finished {
+            Ok((log, _)) => last = Some(log),
+            Err(e) => tracing::debug!(cause = %e, "checkpoint failed"),
+        }
+    }
+}
+
+/// A passive checkpoint: the log's frames and how many of them are now in
+/// the database file.
+async fn checkpoint(pool: &SqlitePool) -> Result<(i64, i64), sqlx::Error> {
+    let (_busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok((log, copied))
+}
+
+/// Stops a task when the last clone of its owner is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 // Writers take the lock up front so two writers queue on the busy timeout
 // instead of failing when a read lock cannot be upgraded.
 super::sql::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", "");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider};
+    use crate::store::Store;
+
+    fn call(id: usize) -> NewCall {
+        NewCall {
+            provider: Provider::Exotel,
+            provider_call_id: format!("ckpt-{id:06}"),
+            phone_number: E164::from_stored("+918041234567".into()),
+            other_party: Some(format!("+9198{:08}", id % 1000)),
+            direction: CallDirection::Inbound,
+            status: CallStatus::Completed,
+            started_at: jiff::Timestamp::from_second(1_768_550_400 + id as i64).unwrap(),
+            ended_at: None,
+            duration_seconds: 30,
+            flow_id: None,
+            flow_name: None,
+            recording_url: None,
+            raw: serde_json::json!({}),
+        }
+    }
+
+    /// The log's checkpoint sequence and salts: they change when a writer
+    /// starts the log afresh.
+    fn log_header(wal: &std::path::Path) -> Vec<u8> {
+        std::fs::read(wal).map_or_else(|_| vec![], |b| b.get(12..24).unwrap_or_default().to_vec())
+    }
+
+    /// Writers back to back (three of them, so one always waits for its
+    /// turn, as the callback batcher does under load), 27 000 calls in
+    /// small batches: more frames than the backstop's 10 000 pages, so left
+    /// to the backstop the log file would grow to 41 MB. The checkpointer
+    /// copies it back and it starts afresh from its beginning well before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steady_writers_see_the_log_checkpointed_and_started_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ckpt.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let wal = dir.path().join("ckpt.db-wal");
+        store.merge_calls(&[call(0)]).await.unwrap();
+        let first = log_header(&wal);
+        assert_eq!(first.len(), 12, "the store runs in WAL mode");
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for b in 0..900 {
+                        let n = 1 + w * 1_000_000 + b * 10;
+                        let batch: Vec<NewCall> = (n..n + 10).map(call).collect();
+                        store.merge_calls(&batch).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_ne!(log_header(&wal), first, "the log never started afresh");
+        let size = std::fs::metadata(&wal).unwrap().len();
+        // Left to the backstop, the file holds at least its 10 000 pages
+        // (41.2 MB here without the task); a loaded debug build gave 9 - 23 MB.
+        let backstop = u64::from(BACKSTOP_PAGES) * 4096;
+        eprintln!("the log file grew to {size} bytes");
+        assert!(
+            size < backstop * 9 / 10,
+            "the log grew to {size} bytes: checkpointed by the backstop, not beside the writers"
+        );
+    }
+
+    /// The checkpointer stops with the last clone of its store.
+    #[tokio::test]
+    async fn the_checkpointer_stops_with_its_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("stop.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let task = store._checkpointer.0.abort_handle();
+        let copy = store.clone();
+        drop(store);
+        tokio::time::sleep(CHECKPOINT_EVERY * 2).await;
+        assert!(!task.is_finished(), "a clone of the store is still in use");
+        drop(copy);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(task.is_finished());
+    }
+}
