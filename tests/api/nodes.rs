@@ -20,6 +20,19 @@ fn start(url: &str) -> Node {
     )
 }
 
+/// Two nodes over a fresh PostgreSQL database, a client, and an admin's
+/// token from node A; `None` when the PostgreSQL suite is not configured.
+async fn two_nodes() -> Option<(Node, Node, reqwest::Client, String)> {
+    let Some((url, _)) = fresh_database(Backend::Postgres).await else {
+        eprintln!("PostgreSQL suite not configured; skipped");
+        return None;
+    };
+    let a = start(&url);
+    let b = start(&url);
+    let admin = a.login().await;
+    Some((a, b, reqwest::Client::new(), admin))
+}
+
 async fn calls(client: &reqwest::Client, node: &Node, token: &str) -> i64 {
     let res = client
         .get(format!(
@@ -70,14 +83,9 @@ async fn seen(client: &reqwest::Client, node: &Node, token: &str, want: i64) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_one_node_empties_the_other_nodes_cache() {
-    let Some((url, _)) = fresh_database(Backend::Postgres).await else {
-        eprintln!("PostgreSQL suite not configured; skipped");
+    let Some((a, b, client, token)) = two_nodes().await else {
         return;
     };
-    let a = start(&url);
-    let b = start(&url);
-    let client = reqwest::Client::new();
-    let token = a.login().await;
 
     // Both nodes cache the empty answer.
     for node in [&a, &b] {
@@ -116,14 +124,9 @@ async fn dashboard_status(client: &reqwest::Client, node: &Node, token: &str) ->
 /// not empty the user cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivation_through_one_node_is_refused_by_the_other() {
-    let Some((url, _)) = fresh_database(Backend::Postgres).await else {
-        eprintln!("PostgreSQL suite not configured; skipped");
+    let Some((a, b, client, admin)) = two_nodes().await else {
         return;
     };
-    let a = start(&url);
-    let b = start(&url);
-    let client = reqwest::Client::new();
-    let admin = a.login().await;
     let res = client
         .post(format!("{}/api/users", a.base))
         .bearer_auth(&admin)
@@ -217,4 +220,65 @@ async fn an_import_beside_a_caching_sqlite_server_is_in_its_next_answer() {
         6,
         "the server answered from a cache that missed another process's import"
     );
+}
+
+/// Ingest keys are cached too (every provider callback looks its key up): a
+/// key revoked through one node is refused by that node at once and by the
+/// other as soon as the notification arrives (at the latest when its cached
+/// lookup expires, `KEY_TTL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_through_one_node_is_refused_by_the_other() {
+    let Some((a, b, client, admin)) = two_nodes().await else {
+        return;
+    };
+    let res = client
+        .post(format!("{}/api/ingest-keys", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "dialler"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let made = res.json::<Value>().await.unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    let status = |node: &Node, id: &str| {
+        let req = client
+            .post(format!("{}/api/calls", node.base))
+            .bearer_auth(&key)
+            .json(&json!([{
+                "providerCallId": id, "phoneNumber": "+918041234567", "otherParty": "+919876543210",
+                "direction": "inbound", "status": "completed", "startedAt": "2026-03-10T10:00:00Z",
+                "durationSeconds": 30,
+            }]));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // Both nodes have the key cached.
+    for node in [&a, &b] {
+        assert_eq!(status(node, "before-1").await, 200);
+        assert_eq!(status(node, "before-2").await, 200);
+    }
+
+    let res = client
+        .delete(format!("{}/api/ingest-keys/{}", a.base, made["id"]))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        status(&a, "after-a").await,
+        401,
+        "the revoking node's own next answer"
+    );
+    let t = Instant::now();
+    let mut n = 0;
+    while status(&b, &format!("after-b-{n}")).await != 401 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "node B still takes calls with a revoked key: its key cache was not emptied"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("node B refused the revoked key after {:?}", t.elapsed());
 }
