@@ -40,10 +40,12 @@ pub struct Settings {
     #[arg(long, env = "LINEWISE_TOKEN_TTL", default_value_t = 8 * 3600, global = true)]
     pub token_ttl: i64,
 
-    /// Answer analytics (and the user behind each token) from memory until
-    /// the next write. Every write empties it; with PostgreSQL, every
-    /// node's writes empty every node's cache; with SQLite, so do another
-    /// process's (seen in the write-ahead log). `--cache false` turns it off.
+    /// Answer analytics (and the user behind each token, and each ingest
+    /// key) from memory until the next write. Every write empties it; with
+    /// PostgreSQL, every node's writes empty every node's cache; with
+    /// SQLite, so do another process's (seen in the write-ahead log), except
+    /// that a key it revokes stops working here within 1 s. `--cache false`
+    /// turns it off.
     #[arg(
         long,
         env = "LINEWISE_CACHE",
