@@ -93,7 +93,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex<()>>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The log's length after the last checkpoint: unchanged means idle.
+    // The log's length after the last checkpoint in a writer's turn.
     let mut last = None;
     loop {
         tick.tick().await;
@@ -108,7 +108,9 @@ async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex
                 continue;
             }
         };
-        if log == 0 || last == Some(log) {
+        // Nothing written since the last look; or -1: not in WAL mode (an
+        // in-memory database), so there is no log to copy back.
+        if log <= 0 || last == Some(log) {
             continue;
         }
         let beside = began.elapsed();
