@@ -13,7 +13,8 @@
  *
  * VARIANT is a comma list: `base`, `noraw` (raw stored as '{}'), `noidx`
  * (without the two (phone_number, started_at)/(started_at) indexes),
- * `nolive` (without the two partial indexes of calls in progress), `nofk`
+ * `nolive` (without the two partial indexes of calls in progress), `onelive`
+ * (without the all-lines one, `calls_live_idx`), `nofk`
  * (foreign keys off), `page16k` / `page8k` (a new file with larger pages).
  * Prints one markdown table row. Run by bench/sqlite-floor.sh.
  */
@@ -102,6 +103,7 @@ int main(int argc, char **argv) {
     }
     if (strstr(variant, "noidx")) run(db, "DROP INDEX calls_phone_number_started_at_idx; DROP INDEX calls_started_at_idx");
     if (strstr(variant, "nolive")) run(db, "DROP INDEX calls_live_idx; DROP INDEX calls_live_line_idx");
+    if (strstr(variant, "onelive")) run(db, "DROP INDEX calls_live_idx");
     if (strstr(variant, "nofk")) run(db, "PRAGMA foreign_keys = OFF");
     for (int i = 0; i < 12; i++) {
         snprintf(q, sizeof q, "INSERT INTO flows (id, name) VALUES ('%d', 'Flow %d')", 200 + i, 200 + i);
