@@ -72,12 +72,33 @@ fn make_csv(n: u64) -> std::path::PathBuf {
     path
 }
 
+/// CPU seconds this process has used, user and system (Linux: fields 14
+/// and 15 of `/proc/self/stat`, in the fixed 100 ticks a second of that
+/// file); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let mut rest = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let user: f64 = rest.nth(11)?.parse().ok()?;
+    let system: f64 = rest.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The CPU an import used a call, in microseconds, as a table cell.
+fn cpu_cell(cpu: Option<f64>, n: u64) -> String {
+    cpu.map_or("-".into(), |c| format!("{:.1}", c / n as f64 * 1e6))
+}
+
+/// Imports the CSV into a store at `url`: seconds taken, the report, and
+/// the CPU seconds the whole process used meanwhile (parsers, writer,
+/// SQLite's threads; 2 cores here).
 async fn import_into(
     url: &str,
     csv: &std::path::Path,
-) -> (f64, linewise::ingest::import::ImportReport) {
+) -> (f64, linewise::ingest::import::ImportReport, Option<f64>) {
     let store = linewise::store::open(url).await.unwrap();
     let file = std::fs::File::open(csv).unwrap();
+    let cpu = process_cpu_seconds();
     let t = Instant::now();
     let report = linewise::ingest::import::import(
         file,
@@ -88,7 +109,9 @@ async fn import_into(
     )
     .await
     .unwrap();
-    (t.elapsed().as_secs_f64(), report)
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+    (secs, report, cpu)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -196,24 +219,26 @@ fn main() {
     let size_mb = std::fs::metadata(&csv).unwrap().len() as f64 / 1e6;
     let dir = tempfile::tempdir().unwrap();
     let mut out = String::new();
-    out.push_str(&format!("## Ingest ({n} calls, CSV {size_mb:.0} MB)\n\n| what | engine | calls | seconds | calls/s |\n|---|---|---|---|---|\n"));
+    out.push_str(&format!("## Ingest ({n} calls, CSV {size_mb:.0} MB)\n\n| what | engine | calls | seconds | calls/s | CPU µs a call (process) |\n|---|---|---|---|---|---|\n"));
     let url = format!("sqlite://{}", dir.path().join("import.db").display());
-    let (secs, report) = rt.block_on(import_into(&url, &csv));
+    let (secs, report, cpu) = rt.block_on(import_into(&url, &csv));
     assert_eq!(report.created, n);
     out.push_str(&format!(
-        "| CSV import | SQLite | {n} | {secs:.2} | {:.0} |\n",
-        n as f64 / secs
+        "| CSV import | SQLite | {n} | {secs:.2} | {:.0} | {} |\n",
+        n as f64 / secs,
+        cpu_cell(cpu, n)
     ));
     if std::env::var_os("LINEWISE_BENCH_ONLY_IMPORT").is_some() {
         // A profiling run: the first import alone.
         println!("{out}");
         return;
     }
-    let (secs, report) = rt.block_on(import_into(&url, &csv));
+    let (secs, report, cpu) = rt.block_on(import_into(&url, &csv));
     assert_eq!(report.unchanged, n);
     out.push_str(&format!(
-        "| CSV re-import (all unchanged) | SQLite | {n} | {secs:.2} | {:.0} |\n",
-        n as f64 / secs
+        "| CSV re-import (all unchanged) | SQLite | {n} | {secs:.2} | {:.0} | {} |\n",
+        n as f64 / secs,
+        cpu_cell(cpu, n)
     ));
     if let Ok(pg) = std::env::var("LINEWISE_BENCH_POSTGRES_URL") {
         let schema = format!("bench_{}", std::process::id());
@@ -232,11 +257,12 @@ fn main() {
         });
         let sep = if pg.contains('?') { '&' } else { '?' };
         let url = format!("{pg}{sep}options[search_path]={schema}");
-        let (secs, report) = rt.block_on(import_into(&url, &csv));
+        let (secs, report, cpu) = rt.block_on(import_into(&url, &csv));
         assert_eq!(report.created, n);
         out.push_str(&format!(
-            "| CSV import | PostgreSQL | {n} | {secs:.2} | {:.0} |\n",
-            n as f64 / secs
+            "| CSV import | PostgreSQL | {n} | {secs:.2} | {:.0} | {} |\n",
+            n as f64 / secs,
+            cpu_cell(cpu, n)
         ));
     }
     let (total, limit) = if quick {

@@ -1649,7 +1649,9 @@ macro_rules! store_impl {
                     return Ok(out);
                 }
                 let now = now_secs();
+                let began = std::time::Instant::now();
                 let (_turn, mut tx) = self.begin_writing().await?;
+                let turn_taken = began.elapsed();
                 // In key order (stable: repeats of one call keep theirs), so
                 // two batches naming the same calls cannot deadlock.
                 let mut refs: Vec<&NewCall> = calls.iter().collect();
@@ -1681,10 +1683,24 @@ macro_rules! store_impl {
                 if let Some((c, ins)) = done.take() {
                     sort_out(c, ins, &mut out, &mut delta, &mut stored);
                 }
+                let inserted_by = began.elapsed();
                 merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
+                let merged_by = began.elapsed();
                 let ids = flush(&mut tx, &mut delta, &self.callers).await?;
+                let flushed_by = began.elapsed();
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(ids);
+                // Where a batch's time went (LINEWISE_LOG=linewise::store=debug).
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                tracing::debug!(
+                    calls = calls.len(),
+                    turn_ms = ms(turn_taken),
+                    insert_ms = ms(inserted_by - turn_taken),
+                    merge_ms = ms(merged_by - inserted_by),
+                    rollups_ms = ms(flushed_by - merged_by),
+                    commit_ms = ms(began.elapsed() - flushed_by),
+                    "calls merged"
+                );
                 Ok(out)
             }
 
