@@ -21,9 +21,12 @@
 //! Ingest keys (looked up on every provider callback: at 5 000 callbacks/s
 //! about half the statements the database ran) are cached under
 //! the registry version too, so creating or revoking one through any node
-//! bites as a user change does, and for at most [`KEY_TTL`]: a second
-//! server process on one SQLite file cannot tell this one about a key it
-//! revoked, and the log it writes cannot tell a revocation from a call.
+//! bites as a user change does. On SQLite a lookup is also reused for at
+//! most [`KEY_TTL`]: a second server process on one SQLite file cannot tell
+//! this one about a key it revoked, and the log it writes cannot tell a
+//! revocation from a call. On PostgreSQL the notification (or the bump when
+//! the listening connection was lost) is what ends it; [`KEY_TTL_NOTIFIED`]
+//! is only a backstop.
 //!
 //! SQLite has no notifications, but another process (a `linewise import`
 //! beside the server) may write the file. Every commit appends to the
@@ -52,8 +55,13 @@ const REGISTRY: &str = "registry";
 /// How long after its last write the SQLite log's size and time cannot
 /// tell one write from two (modification times move by clock ticks).
 const RECENT_WAL: std::time::Duration = std::time::Duration::from_millis(50);
-/// The longest an ingest key's lookup is reused.
+/// The longest an ingest key's lookup is reused on SQLite.
 pub const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest an ingest key's lookup is reused on PostgreSQL, where other
+/// nodes' revocations arrive as notifications: a backstop only. Long
+/// enough that a node refusing a revoked key within seconds shows the
+/// notification arrived (`tests/api/nodes.rs`).
+pub const KEY_TTL_NOTIFIED: std::time::Duration = std::time::Duration::from_secs(60);
 
 type Entry = Arc<dyn Any + Send + Sync>;
 
@@ -129,6 +137,11 @@ impl CachedStore {
         } else {
             None
         };
+        let key_ttl = if notify.is_some() {
+            KEY_TTL_NOTIFIED
+        } else {
+            KEY_TTL
+        };
         let wal = (inner.engine() == "sqlite")
             .then(|| sqlite_path(url))
             .flatten()
@@ -146,7 +159,7 @@ impl CachedStore {
             version,
             keys: moka::sync::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(KEY_TTL)
+                .time_to_live(key_ttl)
                 .build(),
             users: moka::sync::Cache::builder()
                 .max_capacity(10_000)
