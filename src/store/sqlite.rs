@@ -29,13 +29,6 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| super::StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
-            // A new file's pages (SQLite's default is 4 KiB; a file keeps
-            // the size it was made with). Fewer, larger pages for the same
-            // rows: each commit logs and checkpoints fewer frames. CSV
-            // import of 1 M calls, 4 alternating pairs: 16 KiB ahead in
-            // every one, by 0.8 - 6.7 %; SQLite alone writing the calls
-            // (bench/sqlite-floor.sh): 141 000 -> 187 000 calls/s.
-            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -51,8 +44,7 @@ impl SqliteStore {
             .pragma("mmap_size", "1099511627776")
             // The write-ahead log is checkpointed by [`checkpointer`], beside
             // the writers. A commit checkpoints on its own only past
-            // 2 500 pages (40 MB; 10 MB in a file made with 4 KiB pages),
-            // should that task fall behind.
+            // 10 000 pages (40 MB), should that task fall behind.
             .pragma("wal_autocheckpoint", BACKSTOP_PAGES.to_string())
             // sqlx's worker thread hands rows over through a channel of 50:
             // a period's rollup rows (hundreds) or a batch's inserted keys
@@ -80,10 +72,7 @@ impl SqliteStore {
 
 /// A commit checkpoints the write-ahead log itself only past this many
 /// pages, should [`checkpointer`] fall behind.
-const BACKSTOP_PAGES: u32 = 2_500;
-
-/// The page size of a database this store creates.
-const PAGE_SIZE: u32 = 16 * 1024;
+const BACKSTOP_PAGES: u32 = 10_000;
 /// How often [`checkpointer`] copies the write-ahead log into the file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -197,7 +186,7 @@ mod tests {
 
     /// Writers back to back (three of them, so one always waits for its
     /// turn, as the callback batcher does under load), 27 000 calls in
-    /// small batches: more frames than the backstop's 2 500 pages, so left
+    /// small batches: more frames than the backstop's 10 000 pages, so left
     /// to the backstop the log file would grow to 41 MB. The checkpointer
     /// copies it back and it starts afresh from its beginning well before.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,52 +217,14 @@ mod tests {
         }
         assert_ne!(log_header(&wal), first, "the log never started afresh");
         let size = std::fs::metadata(&wal).unwrap().len();
-        // Left to the backstop, the file holds at least its 2 500 pages
-        // (41.2 MB here without the task, with 4 KiB pages and a backstop
-        // of 10 000); a loaded debug build gave 9 - 23 MB.
-        let backstop = u64::from(BACKSTOP_PAGES) * u64::from(PAGE_SIZE);
+        // Left to the backstop, the file holds at least its 10 000 pages
+        // (41.2 MB here without the task); a loaded debug build gave 9 - 23 MB.
+        let backstop = u64::from(BACKSTOP_PAGES) * 4096;
         eprintln!("the log file grew to {size} bytes");
         assert!(
             size < backstop * 9 / 10,
             "the log grew to {size} bytes: checkpointed by the backstop, not beside the writers"
         );
-    }
-
-    async fn page_size(store: &SqliteStore) -> i64 {
-        sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap()
-    }
-
-    /// A file this store creates gets [`PAGE_SIZE`] pages; one made before
-    /// (SQLite's 4 KiB) keeps its own, and takes calls as before.
-    #[tokio::test]
-    async fn a_new_file_gets_large_pages_and_an_old_one_keeps_its_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let new = dir.path().join("new.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", new.display()))
-            .await
-            .unwrap();
-        assert_eq!(page_size(&store).await, i64::from(PAGE_SIZE));
-
-        let old = dir.path().join("old.db");
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
-            .unwrap()
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        sqlx::query("CREATE TABLE made_before (x INTEGER)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::Connection::close(conn).await.unwrap();
-        let store = SqliteStore::connect(&format!("sqlite://{}", old.display()))
-            .await
-            .unwrap();
-        assert_eq!(page_size(&store).await, 4096);
-        let out = store.merge_calls(&[call(1), call(2)]).await.unwrap();
-        assert_eq!(out.created, 2);
     }
 
     /// The checkpointer stops with the last clone of its store.
