@@ -42,10 +42,11 @@ pub struct Settings {
 
     /// Answer analytics (and the user behind each token, and each ingest
     /// key) from memory until the next write. Every write empties it; with
-    /// PostgreSQL, every node's writes empty every node's cache; with
-    /// SQLite, so do another process's (seen in the write-ahead log), except
-    /// that a key it revokes stops working here within 1 s. `--cache false`
-    /// turns it off.
+    /// PostgreSQL, every node's writes empty every node's cache (a key
+    /// revoked through another node stops working here within 60 s even if
+    /// its notification is lost); with SQLite, so do another process's
+    /// (seen in the write-ahead log), except that a key it revokes stops
+    /// working here within 1 s. `--cache false` turns it off.
     #[arg(
         long,
         env = "LINEWISE_CACHE",
