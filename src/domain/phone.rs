@@ -93,6 +93,13 @@ impl E164 {
             }
         }
         for c in candidates {
+            // Digits after a '+' that the parser would take as they are
+            // (most numbers providers send): decided without it.
+            match c.strip_prefix('+').and_then(valid::plus_digits) {
+                Some(true) => return Some(E164(c)),
+                Some(false) => continue,
+                None => {}
+            }
             let parsed = if c.starts_with('+') {
                 phonenumber::parse(None, &c)
             } else {
@@ -235,8 +242,12 @@ mod valid {
 
     /// `validator::is_valid_with(&DATABASE, n)` (with `source_for`).
     pub(super) fn is_valid(n: &PhoneNumber) -> bool {
-        let code = n.code().value();
-        let national = n.national().to_string();
+        is_valid_parts(n.code().value(), &n.national().to_string())
+    }
+
+    /// [`is_valid`] of the number with country code `code` and national
+    /// number `national` (its digits, leading zeros included).
+    fn is_valid_parts(code: u16, national: &str) -> bool {
         let Some(regions) = DATABASE.region(&code) else {
             return false;
         };
@@ -254,14 +265,77 @@ mod valid {
                 let meta = DATABASE.by_id(*region)?;
                 let here = match meta.leading_digits() {
                     Some(re) => {
-                        found_at_start(std::ptr::from_ref(re).addr(), re.as_str(), &national)
+                        found_at_start(std::ptr::from_ref(re).addr(), re.as_str(), national)
                     }
-                    None => known_type(meta, &national),
+                    None => known_type(meta, national),
                 };
                 here.then_some(meta)
             })
         };
-        meta.is_some_and(|meta| known_type(meta, &national))
+        meta.is_some_and(|meta| known_type(meta, national))
+    }
+
+    /// Every country code, with its region's metadata when a single region
+    /// uses it (not a non-geographic `001` code).
+    static CODES: LazyLock<HashMap<u16, Option<&'static Metadata>>> = LazyLock::new(|| {
+        (1..1000u16)
+            .filter_map(|code| {
+                let regions = DATABASE.region(&code)?;
+                let sole = match regions.as_slice() {
+                    [region] if *region != "001" => region
+                        .parse::<country::Id>()
+                        .ok()
+                        .and_then(|id| DATABASE.by_id(id.as_ref())),
+                    _ => None,
+                };
+                Some((code, sole))
+            })
+            .collect()
+    });
+
+    /// What `phonenumber::parse(None, "+" + digits)` followed by
+    /// [`is_valid`] decides, without the parser, when the parser would take
+    /// the digits as they are: a country code of a single region, then a
+    /// national number that no national prefix (or carrier code) of that
+    /// region can be stripped from. `Some(valid)`: the number is valid
+    /// exactly when `valid`, and its E.164 form is `+` and the digits;
+    /// `None`: the parser must decide. `agrees_with_libphonenumber` holds
+    /// this to the parser.
+    ///
+    /// The parser, rule by rule: the country code is the first of the
+    /// digits' 1-, 2- and 3-digit prefixes that is one (they are prefix
+    /// free); the region is the code's only region (`source_for`); its
+    /// `national_prefix_for_parsing` (else its `national_prefix`) is
+    /// stripped from the national number when it matches at its start, and
+    /// then its `national_prefix` (`parse_with`); a national number with a
+    /// leading zero keeps it apart (`NationalNumber`). Each of those cases
+    /// goes to the parser.
+    pub(super) fn plus_digits(digits: &str) -> Option<bool> {
+        if !(4..=17).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return None;
+        }
+        let (national, sole) = (1..=3).find_map(|len| {
+            let code: u16 = digits[..len].parse().ok()?;
+            CODES.get(&code).map(|sole| (&digits[len..], *sole))
+        })?;
+        if national.len() < 2 || national.starts_with('0') {
+            return None;
+        }
+        let meta = sole?;
+        let strips = match meta.national_prefix_for_parsing() {
+            Some(re) => found_at_start(std::ptr::from_ref(re).addr(), re.as_str(), national),
+            None => false,
+        } || meta
+            .national_prefix()
+            .is_some_and(|p| national.starts_with(p));
+        if strips {
+            return None;
+        }
+        // `is_valid_parts` of a code with a single region.
+        Some(known_type(meta, national))
     }
 }
 
@@ -357,7 +431,9 @@ mod tests {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let prefixes = [
             "+91", "+1", "+44", "+39", "+7", "+49", "+33", "+61", "+86", "+971", "+880", "+800",
-            "+979", "+64", "+1242", "+262", "+599", "+0", "+", "0", "00", "",
+            "+979", "+64", "+1242", "+262", "+599", "+54", "+549", "+52", "+55", "+234", "+62",
+            "+98", "+20", "+380", "+375", "+92", "+81", "+82", "+358", "+36", "+0", "+", "0", "00",
+            "",
         ];
         let regions = ["IN", "US", "GB", "IT", "RU", "AU"];
         let mut valid = 0;
@@ -377,12 +453,17 @@ mod tests {
                 // One candidate: the digits after '+'.
                 assert_eq!(fast, slow(&format!("+{plus}"), region), "{s:?}");
             } else if !s.starts_with("00") {
-                // National first, then with '+', then without the leading 0.
+                // National first, then with '+', then without the leading
+                // 0, or else with the region's country code before it.
+                let code = phonenumber::metadata::DATABASE
+                    .by_id(region.0.as_ref())
+                    .unwrap()
+                    .country_code();
                 let want = slow(&s, region)
                     .or_else(|| slow(&format!("+{s}"), region))
-                    .or_else(|| {
-                        s.strip_prefix('0')
-                            .and_then(|r| slow(&format!("+{r}"), region))
+                    .or_else(|| match s.strip_prefix('0') {
+                        Some(r) => slow(&format!("+{r}"), region),
+                        None => slow(&format!("+{code}{s}"), region),
                     });
                 assert_eq!(fast, want, "{s:?} in {region:?}");
             }
@@ -396,6 +477,53 @@ mod tests {
             }
         }
         assert!(valid > 1_000, "only {valid} valid numbers: test the inputs");
+    }
+
+    /// Digits after a '+' decided without the parser are decided as the
+    /// parser decides them, for every country code; and the numbers
+    /// providers send (Indian mobiles and landlines, E.164) are decided so.
+    #[test]
+    fn plain_plus_digits_agree_with_libphonenumber() {
+        let slow = |digits: &str| -> bool {
+            phonenumber::parse(None, format!("+{digits}")).is_ok_and(|n| n.is_valid())
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let (mut decided, mut valid) = (0, 0);
+        for code in 1..1000u32 {
+            for _ in 0..60 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = 1 + (x % 16) as u32;
+                let digits: String = std::iter::once(code.to_string())
+                    .chain((0..len).map(|k| ((x >> (8 + 3 * k)) % 10).to_string()))
+                    .collect();
+                if let Some(fast) = valid::plus_digits(&digits) {
+                    assert_eq!(fast, slow(&digits), "+{digits}");
+                    decided += 1;
+                    valid += usize::from(fast);
+                }
+            }
+        }
+        assert!(
+            decided > 20_000 && valid > 1_000,
+            "{decided} decided, {valid} valid"
+        );
+        for digits in ["919812000001", "918041234567", "914422334455", "4930123456"] {
+            assert_eq!(valid::plus_digits(digits), Some(true), "+{digits}");
+        }
+        // A prefix the parser strips, a leading zero, a shared country code:
+        // the parser decides.
+        for digits in [
+            "9109812000001",
+            "390212345678",
+            "12025550123",
+            "79123456789",
+            "447911123456",
+            "0919812000001",
+        ] {
+            assert_eq!(valid::plus_digits(digits), None, "+{digits}");
+        }
     }
 
     #[test]
