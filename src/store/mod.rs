@@ -7,6 +7,7 @@
 
 pub mod cached;
 mod postgres;
+mod raw;
 pub mod rollup;
 mod sql;
 mod sqlite;

@@ -230,7 +230,7 @@ macro_rules! store_impl {
         fn stored_call(r: &DbRow) -> StoreResult<NewCall> {
             let corrupt = |e: $crate::domain::Invalid| StoreError::Corrupt(e.to_string());
             let at = |s: i64| jiff::Timestamp::from_second(s).map_err(|e| StoreError::Corrupt(e.to_string()));
-            Ok(NewCall {
+            let mut call = NewCall {
                 provider: Provider::parse(&r.try_get::<String, _>("provider")?).map_err(corrupt)?,
                 provider_call_id: r.try_get("provider_call_id")?,
                 phone_number: E164::from_stored(r.try_get("phone_number")?),
@@ -243,8 +243,10 @@ macro_rules! store_impl {
                 flow_id: r.try_get("flow_id")?,
                 flow_name: None,
                 recording_url: r.try_get("recording_url")?,
-                raw: json_text(&r.try_get::<String, _>("raw")?)?,
-            })
+                raw: serde_json::Value::Null,
+            };
+            call.raw = super::raw::decode(&r.try_get::<String, _>("raw")?, &call)?;
+            Ok(call)
         }
 
         /// A row's stored caller set ([`CALLER_SET`]); a reference to a
@@ -1139,7 +1141,7 @@ macro_rules! store_impl {
                     .push_bind(c.duration_seconds)
                     .push_bind(c.flow_id.clone())
                     .push_bind(c.recording_url.clone())
-                    .push_bind(c.raw.to_string())
+                    .push_bind(super::raw::encode(c))
                     .push_bind(now)
                     .push_bind(now);
             });
@@ -1245,7 +1247,7 @@ macro_rules! store_impl {
                 .bind(merged.duration_seconds)
                 .bind(merged.flow_id.clone())
                 .bind(merged.recording_url.clone())
-                .bind(merged.raw.to_string())
+                .bind(super::raw::encode(merged))
                 .bind(now)
                 .bind(id)
                 .execute(&mut **tx)
@@ -1276,7 +1278,7 @@ macro_rules! store_impl {
                 .bind(c.duration_seconds)
                 .bind(c.flow_id.clone())
                 .bind(c.recording_url.clone())
-                .bind(c.raw.to_string())
+                .bind(super::raw::encode(c))
                 .bind(now)
                 .execute(&mut **tx)
                 .await
