@@ -830,6 +830,9 @@ struct Generations {
     size: usize,
     young: HashMap<Box<str>, u32>,
     old: HashMap<Box<str>, u32>,
+    /// Whether the last numbers missing here were missing from the table
+    /// too (see [`CallerIds::expect_new`]).
+    expect_new: bool,
 }
 
 impl Generations {
@@ -848,7 +851,22 @@ impl CallerIds {
             size: size.max(1),
             young: HashMap::new(),
             old: HashMap::new(),
+            expect_new: true,
         })))
+    }
+
+    /// Whether numbers missing here are likely missing from the `callers`
+    /// table too: true until a write finds otherwise, and again once one
+    /// finds every missing number new. An import's new callers are stored
+    /// without first asking the table for them; a process that starts
+    /// over a filled table (a file imported again) asks first.
+    pub fn expect_new(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).expect_new
+    }
+
+    /// What the last write found of the numbers missing here.
+    pub fn found_new(&self, all_new: bool) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).expect_new = all_new;
     }
 
     /// Fills `ids[i]` for every `numbers[i]` known and returns the

@@ -342,6 +342,47 @@ macro_rules! store_impl {
             // numbers in different orders deadlock on the unique index.
             missing.sort_unstable();
             for chunk in missing.chunks(INSERT_CHUNK) {
+                if !CLAIM_ROWS && known.expect_new() {
+                    // SQLite: numbers the cache has not seen are usually
+                    // new (an import's callers): stored with the next ids
+                    // of `caller_seq` without a lookup first. Should one be
+                    // stored already, none is, and they are looked up below.
+                    let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
+                        .bind(chunk.len() as i64)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(classify)?;
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
+                    qb.push_values(chunk.iter().enumerate(), |mut b, (k, n)| {
+                        b.push_bind((*n).clone()).push_bind(first + k as i64);
+                    });
+                    qb.push(" ON CONFLICT (number) DO NOTHING");
+                    let stored = qb.build().execute(&mut **tx).await.map_err(classify)?.rows_affected();
+                    if stored == chunk.len() as u64 {
+                        for (k, n) in chunk.iter().enumerate() {
+                            let id = first + k as i64;
+                            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                            if let Some(i) = delta.caller_position(n) {
+                                ids[i] = id;
+                            }
+                            fetched.push(((*n).clone(), id));
+                        }
+                        continue;
+                    }
+                    // Some were stored before: undo this chunk's claim (a
+                    // savepoint would cost every chunk) by deleting what
+                    // it stored, give the ids back, and look them up.
+                    let mut qb = QueryBuilder::<Db>::new("DELETE FROM callers WHERE id >= ");
+                    qb.push_bind(first).push(" AND number IN (");
+                    let mut sep = qb.separated(", ");
+                    for n in chunk {
+                        sep.push_bind((*n).clone());
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut **tx).await.map_err(classify)?;
+                    sqlx::query("UPDATE caller_seq SET next = $1").bind(first).execute(&mut **tx).await.map_err(classify)?;
+                    known.found_new(false);
+                }
                 if CLAIM_ROWS {
                     // PostgreSQL: writers run concurrently; the table's
                     // sequence numbers whichever claims a number first.
@@ -369,6 +410,9 @@ macro_rules! store_impl {
                     ids[i] = id;
                     found.insert(i);
                     fetched.push((number, id));
+                }
+                if !CLAIM_ROWS && found.is_empty() {
+                    known.found_new(true);
                 }
                 if !CLAIM_ROWS && found.len() < chunk.len() {
                     // SQLite (one writer at a time, migration 0008): the

@@ -227,6 +227,58 @@ mod tests {
         );
     }
 
+    /// Callers are stored without a lookup while they are new; a process
+    /// that meets numbers the table already holds (a file imported again)
+    /// keeps their ids, stores the rest once, and leaves no id unused.
+    #[tokio::test]
+    async fn callers_keep_their_ids_and_ids_stay_dense() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("callers.db").display());
+        let with_callers = |first: usize, callers: std::ops::Range<usize>| -> Vec<NewCall> {
+            callers
+                .enumerate()
+                .map(|(k, n)| NewCall {
+                    provider_call_id: format!("callers-{:06}", first + k),
+                    other_party: Some(format!("+9198{n:08}")),
+                    ..call(first + k)
+                })
+                .collect()
+        };
+        let ids = |pool: SqlitePool| async move {
+            sqlx::query_as::<_, (String, i64)>("SELECT number, id FROM callers ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        };
+        let first = SqliteStore::connect(&url).await.unwrap();
+        first.merge_calls(&with_callers(0, 0..600)).await.unwrap();
+        let before = ids(first.pool.clone()).await;
+        assert_eq!(before.len(), 600);
+        drop(first);
+        // A new process: 300 numbers stored already and 300 new, mixed in
+        // its first chunk of 500.
+        let second = SqliteStore::connect(&url).await.unwrap();
+        second
+            .merge_calls(&with_callers(1_000, 300..900))
+            .await
+            .unwrap();
+        // And new numbers only, after that.
+        second
+            .merge_calls(&with_callers(2_000, 900..1_000))
+            .await
+            .unwrap();
+        let after = ids(second.pool.clone()).await;
+        assert_eq!(&after[..600], &before[..], "stored callers keep their ids");
+        assert_eq!(after.len(), 1_000);
+        let dense: Vec<i64> = (1..=1_000).collect();
+        assert_eq!(after.iter().map(|(_, id)| *id).collect::<Vec<_>>(), dense);
+        let next: i64 = sqlx::query_scalar("SELECT next FROM caller_seq")
+            .fetch_one(&second.pool)
+            .await
+            .unwrap();
+        assert_eq!(next, 1_001);
+    }
+
     /// The checkpointer stops with the last clone of its store.
     #[tokio::test]
     async fn the_checkpointer_stops_with_its_store() {
