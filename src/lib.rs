@@ -25,6 +25,10 @@
 /// benchmarks) allocates through mimalloc: the import and dashboard paths
 /// make many small, short-lived allocations, and glibc's allocator spent a
 /// quarter of an import's time (its free-list consolidation among them).
+/// Built with `no_thp`: mimalloc no longer asks for transparent huge pages
+/// on the memory it maps, which on a kernel that defragments for those
+/// that ask (`defrag` = `madvise`, Debian's default) cost an import ~1 s of
+/// system time a million calls in page faults on the writer's thread.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
