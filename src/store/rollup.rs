@@ -345,6 +345,59 @@ impl Delta {
     /// and every line's rows into all lines'. Each breakdown is merged about
     /// twice instead of once for each of the six rows a call counts in.
     fn gather(&mut self) {
+        let mut rows = self.take_rows();
+        rows.gather();
+        self.put_rows(rows);
+    }
+
+    /// Whether the calls inserted are many enough (an import's batch) to
+    /// gather on another thread, beside the writer's other work; a few
+    /// callbacks' are gathered in less time than handing them over takes.
+    pub fn gathers_apart(&self) -> bool {
+        self.inserted.values().map(HashMap::len).sum::<usize>() > GATHER_APART
+    }
+
+    /// The row changes, to [`Rows::gather`] apart; [`Delta::put_rows`]
+    /// puts them back.
+    pub fn take_rows(&mut self) -> Rows {
+        Rows {
+            inserted: std::mem::take(&mut self.inserted),
+            changes: std::mem::take(&mut self.changes),
+        }
+    }
+
+    pub fn put_rows(&mut self, rows: Rows) {
+        debug_assert!(self.inserted.is_empty() && self.changes.is_empty());
+        self.inserted = rows.inserted;
+        self.changes = rows.changes;
+    }
+
+    /// The distinct caller numbers the changes name; [`Change::callers`]
+    /// are positions in it.
+    pub fn caller_numbers(&self) -> &[String] {
+        &self.numbers
+    }
+
+    /// The position of `number` in [`Delta::caller_numbers`].
+    pub fn caller_position(&self, number: &str) -> Option<usize> {
+        self.positions.get(number).map(|&i| i as usize)
+    }
+}
+
+/// Slot rows (by line, then slot) with calls inserted, and every row change:
+/// a [`Delta`]'s rows, apart from its callers.
+#[derive(Debug, Default)]
+pub struct Rows {
+    inserted: HashMap<String, HashMap<i64, Change>>,
+    changes: BTreeMap<Key, Change>,
+}
+
+/// Slot rows with inserted calls beyond which [`Delta::gathers_apart`].
+const GATHER_APART: usize = 512;
+
+impl Rows {
+    /// [`Delta::gather`]: this, on whichever thread holds it.
+    pub fn gather(&mut self) {
         if self.inserted.is_empty() {
             return;
         }
@@ -417,17 +470,6 @@ impl Delta {
                 }
             }
         }
-    }
-
-    /// The distinct caller numbers the changes name; [`Change::callers`]
-    /// are positions in it.
-    pub fn caller_numbers(&self) -> &[String] {
-        &self.numbers
-    }
-
-    /// The position of `number` in [`Delta::caller_numbers`].
-    pub fn caller_position(&self, number: &str) -> Option<usize> {
-        self.positions.get(number).map(|&i| i as usize)
     }
 }
 

@@ -332,7 +332,18 @@ macro_rules! store_impl {
             delta: &mut Delta,
             known: &CallerIds,
         ) -> StoreResult<Vec<(String, u32)>> {
-            delta.changes();
+            // An import's calls are rolled up to their rows on a thread
+            // beside the one storing their callers (they are independent).
+            let gathering = if delta.gathers_apart() {
+                let mut rows = delta.take_rows();
+                Some(tokio::task::spawn_blocking(move || {
+                    rows.gather();
+                    rows
+                }))
+            } else {
+                delta.changes();
+                None
+            };
             let numbers = delta.caller_numbers();
             let mut ids = vec![0u32; numbers.len()];
             let mut fetched = Vec::new();
@@ -440,6 +451,12 @@ macro_rules! store_impl {
             }
             if fetched.len() != missing.len() {
                 return Err(StoreError::Corrupt("a caller id was not stored".into()));
+            }
+            if let Some(gathering) = gathering {
+                let rows = gathering
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("rolling calls up to their rows stopped: {e}")))?;
+                delta.put_rows(rows);
             }
             let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
             // The next id for a caller set moved to `rollup_sets`, read

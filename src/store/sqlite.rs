@@ -279,6 +279,46 @@ mod tests {
         assert_eq!(next, 1_001);
     }
 
+    /// A batch as large as an import's (its calls rolled up to their rows
+    /// on another thread) leaves rollups equal to a rebuild from the calls.
+    #[tokio::test]
+    async fn a_large_batch_rolls_up_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("large.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // 3 000 calls, one every 7 minutes over two weeks, on three lines,
+        // from 500 callers: over 1 000 slot rows.
+        let lines = ["+918041234567", "+918041234568", "+918041234569"];
+        let calls: Vec<NewCall> = (0..3_000)
+            .map(|i| NewCall {
+                provider_call_id: format!("large-{i:05}"),
+                phone_number: E164::from_stored(lines[i % 3].into()),
+                other_party: Some(format!("+9198{:08}", i % 500)),
+                status: if i % 4 == 0 {
+                    CallStatus::NoAnswer
+                } else {
+                    CallStatus::Completed
+                },
+                started_at: jiff::Timestamp::from_second(1_768_550_400 + 420 * i as i64).unwrap(),
+                ..call(i)
+            })
+            .collect();
+        let mut probe = crate::store::rollup::Delta::default();
+        for c in &calls {
+            probe.insert(&crate::store::rollup::Fact::of(c));
+        }
+        assert!(probe.gathers_apart(), "the batch is gathered apart");
+        let out = store.merge_calls(&calls).await.unwrap();
+        assert_eq!(out.created, 3_000);
+        assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+        let all = crate::store::LineScope::All;
+        let counts = store
+            .call_counts(&all, 1_768_550_400, 1_768_550_400 + 420 * 3_000)
+            .await
+            .unwrap();
+        assert_eq!((counts.calls, counts.answered), (3_000, 2_250));
+    }
+
     /// The checkpointer stops with the last clone of its store.
     #[tokio::test]
     async fn the_checkpointer_stops_with_its_store() {
