@@ -490,7 +490,7 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let (mut decided, mut valid) = (0, 0);
         for code in 1..1000u32 {
-            for _ in 0..60 {
+            for _ in 0..20 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
@@ -506,7 +506,7 @@ mod tests {
             }
         }
         assert!(
-            decided > 20_000 && valid > 1_000,
+            decided > 6_000 && valid > 300,
             "{decided} decided, {valid} valid"
         );
         for digits in ["919812000001", "918041234567", "914422334455", "4930123456"] {
