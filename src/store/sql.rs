@@ -358,26 +358,9 @@ macro_rules! store_impl {
                     // new (an import's callers): stored with the next ids
                     // of `caller_seq` without a lookup first. Should one be
                     // stored already, none is, and they are looked up below.
-                    let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
-                        .bind(chunk.len() as i64)
-                        .fetch_one(&mut **tx)
-                        .await
-                        .map_err(classify)?;
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
-                    qb.push_values(chunk.iter().enumerate(), |mut b, (k, n)| {
-                        b.push_bind((*n).clone()).push_bind(first + k as i64);
-                    });
-                    qb.push(" ON CONFLICT (number) DO NOTHING");
-                    let stored = qb.build().execute(&mut **tx).await.map_err(classify)?.rows_affected();
+                    let (first, stored) = store_callers(tx, chunk, true).await?;
                     if stored == chunk.len() as u64 {
-                        for (k, n) in chunk.iter().enumerate() {
-                            let id = first + k as i64;
-                            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
-                            if let Some(i) = delta.caller_position(n) {
-                                ids[i] = id;
-                            }
-                            fetched.push(((*n).clone(), id));
-                        }
+                        took_ids(first, chunk, delta, &mut ids, &mut fetched)?;
                         continue;
                     }
                     // Some were stored before: undo this chunk's claim (a
@@ -429,24 +412,8 @@ macro_rules! store_impl {
                     // SQLite (one writer at a time, migration 0008): the
                     // numbers not stored yet take the next ids of `caller_seq`.
                     let new: Vec<&String> = chunk.iter().copied().filter(|n| delta.caller_position(n).is_some_and(|i| !found.contains(&i))).collect();
-                    let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
-                        .bind(new.len() as i64)
-                        .fetch_one(&mut **tx)
-                        .await
-                        .map_err(classify)?;
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
-                    qb.push_values(new.iter().enumerate(), |mut b, (k, n)| {
-                        b.push_bind((*n).clone()).push_bind(first + k as i64);
-                    });
-                    qb.build().execute(&mut **tx).await.map_err(classify)?;
-                    for (k, n) in new.into_iter().enumerate() {
-                        let id = first + k as i64;
-                        let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
-                        if let Some(i) = delta.caller_position(n) {
-                            ids[i] = id;
-                        }
-                        fetched.push((n.clone(), id));
-                    }
+                    let (first, _) = store_callers(tx, &new, false).await?;
+                    took_ids(first, &new, delta, &mut ids, &mut fetched)?;
                 }
             }
             if fetched.len() != missing.len() {
@@ -580,6 +547,41 @@ macro_rules! store_impl {
                 qb.build().execute(&mut **tx).await.map_err(classify)?;
             }
             Ok(fetched)
+        }
+
+        /// SQLite (one writer at a time, migration 0008): stores `numbers`
+        /// in `callers` with the next ids of `caller_seq`, the k-th taking
+        /// `first + k`; with `unless_stored`, a number stored already is
+        /// left as it is. Returns `first` and how many rows went in.
+        async fn store_callers(tx: &mut Tx, numbers: &[&String], unless_stored: bool) -> StoreResult<(i64, u64)> {
+            let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
+                .bind(numbers.len() as i64)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(classify)?;
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
+            qb.push_values(numbers.iter().enumerate(), |mut b, (k, n)| {
+                b.push_bind((*n).clone()).push_bind(first + k as i64);
+            });
+            if unless_stored {
+                qb.push(" ON CONFLICT (number) DO NOTHING");
+            }
+            let stored = qb.build().execute(&mut **tx).await.map_err(classify)?.rows_affected();
+            Ok((first, stored))
+        }
+
+        /// Records the ids [`store_callers`] gave `numbers` from `first`: in
+        /// `ids` (by the delta's positions) and in `fetched`.
+        fn took_ids(first: i64, numbers: &[&String], delta: &Delta, ids: &mut [u32], fetched: &mut Vec<(String, u32)>) -> StoreResult<()> {
+            for (k, n) in numbers.iter().enumerate() {
+                let id = first + k as i64;
+                let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                if let Some(i) = delta.caller_position(n) {
+                    ids[i] = id;
+                }
+                fetched.push(((*n).clone(), id));
+            }
+            Ok(())
         }
 
         /// The callers of one bucket, recounted from the raw rows.
