@@ -24,6 +24,8 @@
 //! fields, same order, same text). A value with nothing to leave out is
 //! stored as plain JSON, as before; both forms read back alike.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::{StoreError, StoreResult};
@@ -49,20 +51,21 @@ const MARK: char = '=';
 const KEPT: u8 = b'.';
 
 /// The text of the column a letter names, as a CSV or JSON field would
-/// carry it; `None` when the column is empty.
-fn column_text(c: &NewCall, letter: u8) -> Option<String> {
+/// carry it; `None` when the column is empty. Text columns are borrowed:
+/// every field of every call written is compared with one.
+fn column_text(c: &NewCall, letter: u8) -> Option<Cow<'_, str>> {
     match letter {
-        b'p' => Some(c.provider_call_id.clone()),
-        b'n' => Some(c.phone_number.as_str().to_string()),
-        b'o' => c.other_party.clone(),
-        b'd' => Some(c.direction.as_str().to_string()),
-        b's' => Some(c.status.as_str().to_string()),
+        b'p' => Some(Cow::Borrowed(c.provider_call_id.as_str())),
+        b'n' => Some(Cow::Borrowed(c.phone_number.as_str())),
+        b'o' => c.other_party.as_deref().map(Cow::Borrowed),
+        b'd' => Some(Cow::Borrowed(c.direction.as_str())),
+        b's' => Some(Cow::Borrowed(c.status.as_str())),
         // As stored: to the second.
-        b'S' => Some(whole_seconds(c.started_at)),
-        b'E' => c.ended_at.map(whole_seconds),
-        b'D' => Some(c.duration_seconds.to_string()),
-        b'f' => c.flow_id.clone(),
-        b'r' => c.recording_url.clone(),
+        b'S' => Some(Cow::Owned(whole_seconds(c.started_at))),
+        b'E' => c.ended_at.map(|t| Cow::Owned(whole_seconds(t))),
+        b'D' => Some(Cow::Owned(c.duration_seconds.to_string())),
+        b'f' => c.flow_id.as_deref().map(Cow::Borrowed),
+        b'r' => c.recording_url.as_deref().map(Cow::Borrowed),
         _ => None,
     }
 }
@@ -79,7 +82,7 @@ fn same_as_column(c: &NewCall, name: &str, value: &Value) -> Option<u8> {
     };
     let (letter, _) = FIELDS.iter().find(|(_, n)| *n == name)?;
     let column = column_text(c, *letter)?;
-    (column == *text).then_some(*letter)
+    (column == text.as_str()).then_some(*letter)
 }
 
 /// The text `c.raw` is stored as, in the row `c` is written as.
@@ -132,6 +135,7 @@ pub(super) fn decode(text: &str, row: &NewCall) -> StoreResult<Value> {
             .find(|(l, _)| *l == letter)
             .ok_or_else(|| corrupt("an unknown field letter"))?;
         let value = column_text(row, letter)
+            .map(Cow::into_owned)
             .ok_or_else(|| corrupt("a left-out field's column is empty"))?;
         fields.insert((*name).to_string(), Value::String(value));
     }
@@ -242,7 +246,7 @@ mod tests {
             let mut raw = Map::new();
             for (i, same, kind) in picks {
                 let name = names[i];
-                let same_text = FIELDS.iter().find(|(_, n)| *n == name).and_then(|(l, _)| column_text(&c0, *l));
+                let same_text = FIELDS.iter().find(|(_, n)| *n == name).and_then(|(l, _)| column_text(&c0, *l).map(Cow::into_owned));
                 let value = match (same, same_text, kind) {
                     (true, Some(t), _) => Value::String(t),
                     (_, _, 0) => json!(null),
