@@ -11,7 +11,7 @@
 //! | [`cli`] | `serve`, `user add`, `demo` |
 //! | [`app`] | start-up: open the store, the JWT secret, the first admin |
 //! | [`domain`] | pure, validated types: E.164 numbers, calls, roles, periods, filters |
-//! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/`; [`store::rollup`]: the pre-aggregated figures every analytics read uses, kept in the write's transaction |
+//! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/`; [`store::rollup`]: the pre-aggregated figures every analytics read uses, kept in the write's transaction; `store/callers.rs`: the caller ids behind exact distinct callers |
 //! | [`analytics`] | every metric defined once, on counts the store takes |
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
 //! | [`http`] | router (every route on one screen, with the security headers and CORS), one error enum, extractors, line access, the audit log, request logs and `/metrics`, `api/` a file per resource, `openapi.rs` the OpenAPI 3.1 document served at `/api/openapi.json` |

@@ -106,6 +106,13 @@ async fn serve(settings: &linewise::config::Settings, demo: bool) -> anyhow::Res
             eprintln!("the database already has calls; demo data not added");
         }
     }
+    // The first answers need not wait for what can be read ahead.
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.warm_up().await {
+            tracing::warn!(error = %e, "reading ahead at start failed; answers will read it when needed");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -474,6 +474,10 @@ impl Store for CachedStore {
         self.inner.rollup_drift().await
     }
 
+    async fn warm_up(&self) -> StoreResult<()> {
+        self.inner.warm_up().await
+    }
+
     async fn count_users(&self) -> StoreResult<i64> {
         self.inner.count_users().await
     }

@@ -6,6 +6,7 @@
 //! it takes domain values and returns rows, and reports [`StoreError`].
 
 pub mod cached;
+mod callers;
 mod postgres;
 mod raw;
 pub mod rollup;
@@ -398,6 +399,10 @@ pub trait Store: Send + Sync + 'static {
     /// The rollup rows that differ from a recount over the raw calls (empty
     /// when they agree). Reads everything: for checks, not for serving.
     async fn rollup_drift(&self) -> StoreResult<Vec<String>>;
+    /// Reads ahead what the first answers would otherwise wait for (on
+    /// SQLite, the callers log into memory: see `store/callers.rs`). The
+    /// server runs it in the background as it starts.
+    async fn warm_up(&self) -> StoreResult<()>;
 
     // -- users
     async fn count_users(&self) -> StoreResult<i64>;

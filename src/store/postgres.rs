@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub struct PostgresStore {
     pool: PgPool,
     /// Caller ids already committed, for the rollups' bitmaps.
-    callers: super::rollup::CallerIds,
+    callers: super::callers::CallerIds,
     /// None: PostgreSQL queues writers itself, row by row.
     write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }

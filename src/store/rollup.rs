@@ -846,103 +846,6 @@ fn cover(out: &mut Vec<(i64, i64, i64)>, level: i64, a: i64, b: i64) {
     }
 }
 
-/// Caller ids already known to be committed, so most writes skip the
-/// `callers` lookup. Ids never change once committed.
-///
-/// Two generations of at most [`CALLER_IDS`] numbers each: numbers are
-/// remembered in the young one; when it is full it becomes the old one (the
-/// old one is dropped), and a number found in the old one moves back to the
-/// young. So the numbers in use stay, memory is bounded, and a flush looks
-/// up all its numbers under one lock. (A moka cache, with its per-entry
-/// bookkeeping, was a sixth of an import's writer thread.)
-#[derive(Clone)]
-pub struct CallerIds(std::sync::Arc<std::sync::Mutex<Generations>>);
-
-impl Default for CallerIds {
-    fn default() -> Self {
-        CallerIds::holding(CALLER_IDS)
-    }
-}
-
-/// Numbers a generation of [`CallerIds`] holds.
-pub const CALLER_IDS: usize = 1_000_000;
-
-struct Generations {
-    /// Numbers a generation holds.
-    size: usize,
-    young: HashMap<Box<str>, u32>,
-    old: HashMap<Box<str>, u32>,
-    /// Whether the last numbers missing here were missing from the table
-    /// too (see [`CallerIds::expect_new`]).
-    expect_new: bool,
-}
-
-impl Generations {
-    fn remember(&mut self, number: Box<str>, id: u32) {
-        if self.young.len() >= self.size {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(number, id);
-    }
-}
-
-impl CallerIds {
-    /// A cache whose generations hold `size` numbers each.
-    pub fn holding(size: usize) -> Self {
-        CallerIds(std::sync::Arc::new(std::sync::Mutex::new(Generations {
-            size: size.max(1),
-            young: HashMap::new(),
-            old: HashMap::new(),
-            expect_new: true,
-        })))
-    }
-
-    /// Whether numbers missing here are likely missing from the `callers`
-    /// table too: true until a write finds otherwise, and again once one
-    /// finds every missing number new. An import's new callers are stored
-    /// without first asking the table for them; a process that starts
-    /// over a filled table (a file imported again) asks first.
-    pub fn expect_new(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).expect_new
-    }
-
-    /// What the last write found of the numbers missing here.
-    pub fn found_new(&self, all_new: bool) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).expect_new = all_new;
-    }
-
-    /// Fills `ids[i]` for every `numbers[i]` known and returns the
-    /// positions of the others.
-    pub fn lookup(&self, numbers: &[String], ids: &mut [u32]) -> Vec<usize> {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut missing = Vec::new();
-        for (i, n) in numbers.iter().enumerate() {
-            if let Some(&id) = g.young.get(n.as_str()) {
-                ids[i] = id;
-            } else if let Some((n, id)) = g.old.remove_entry(n.as_str()) {
-                ids[i] = id;
-                g.remember(n, id);
-            } else {
-                missing.push(i);
-            }
-        }
-        missing
-    }
-
-    pub fn remember(&self, ids: Vec<(String, u32)>) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for (n, id) in ids {
-            g.remember(n.into_boxed_str(), id);
-        }
-    }
-}
-
-impl std::fmt::Debug for CallerIds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CallerIds")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,29 +858,6 @@ mod tests {
         }
         v.sort_unstable();
         v
-    }
-
-    #[test]
-    fn caller_ids_keep_the_numbers_in_use_within_two_generations() {
-        let known = CallerIds::holding(3);
-        let numbers = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let look = |v: &[String]| {
-            let mut ids = vec![0; v.len()];
-            let missing = known.lookup(v, &mut ids);
-            (ids, missing)
-        };
-        let all = numbers(&["+1", "+2", "+3", "+4", "+5", "+6", "+7"]);
-        assert_eq!(look(&all[..2]), (vec![0, 0], vec![0, 1]));
-        known.remember(vec![("+1".into(), 1), ("+2".into(), 2), ("+3".into(), 3)]);
-        assert_eq!(look(&all[..3]), (vec![1, 2, 3], vec![]));
-        // The young generation is full: +4 starts a new one, +1..+3 are old.
-        known.remember(vec![("+4".into(), 4)]);
-        // +1 is used again: it moves back to the young generation.
-        assert_eq!(look(&all[..1]), (vec![1], vec![]));
-        // The young generation (+4, +1, +5) fills and turns old: +2 and +3,
-        // unused since, are forgotten; +1 and +4 stay.
-        known.remember(vec![("+5".into(), 5), ("+6".into(), 6)]);
-        assert_eq!(look(&all[..6]), (vec![1, 0, 0, 4, 5, 6], vec![1, 2]));
     }
 
     #[test]

@@ -171,7 +171,8 @@ macro_rules! store_impl {
             CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, Inserted, LastId, KEY_COLUMNS, LINE_COLUMNS,
             CALLER_SET, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
         };
-        use $crate::store::rollup::{self, CallerIds, Delta, Dim, Fact, Key};
+        use $crate::store::callers::{CallerIds, TxCallers, caller_id};
+        use $crate::store::rollup::{self, Delta, Dim, Fact, Key};
         use $crate::store::{
             CallColumn, CallCounts, CallQuery, CallRow, FlowCounts, SlotCounts, GroupChanges, GroupRow, IngestKeyRow,
             Audit, LineScope, MergeOutcome, PhoneNumberChanges, PhoneNumberRow, Store, StoreError,
@@ -325,13 +326,14 @@ macro_rules! store_impl {
         const CLAIM_ROWS: bool = !$lock_row.is_empty();
 
         /// Folds a transaction's rollup changes into the rows, after its
-        /// writes to `calls`. Returns the caller ids it had to fetch (not
-        /// yet in `known`), for the cache once the transaction has committed.
+        /// writes to `calls`, storing the callers it names that have no id
+        /// yet (in `mine`, for [`CallerIds::remember`] once it commits).
         async fn flush(
             tx: &mut Tx,
             delta: &mut Delta,
             known: &CallerIds,
-        ) -> StoreResult<Vec<(String, u32)>> {
+            mine: &mut TxCallers,
+        ) -> StoreResult<()> {
             // An import's calls are rolled up to their rows on a thread
             // beside the one storing their callers (they are independent).
             let gathering = if delta.gathers_apart() {
@@ -344,80 +346,77 @@ macro_rules! store_impl {
                 delta.changes();
                 None
             };
+            if !CLAIM_ROWS && !mine.read {
+                // SQLite: the book is read to the log's end once a
+                // transaction, before it stores callers of its own.
+                read_callers(&mut **tx, known).await?;
+                mine.read = true;
+            }
             let numbers = delta.caller_numbers();
             let mut ids = vec![0u32; numbers.len()];
-            let mut fetched = Vec::new();
-            let mut missing: Vec<&String> = known.lookup(numbers, &mut ids).into_iter().map(|i| &numbers[i]).collect();
+            let mut missing: Vec<&String> = Vec::new();
+            for i in known.lookup(numbers, &mut ids) {
+                match mine.get(&numbers[i]) {
+                    Some(id) => ids[i] = id,
+                    None => missing.push(&numbers[i]),
+                }
+            }
             // Claimed in sorted order, as every writer does: PostgreSQL
             // writers share caller numbers, and two claiming the same
             // numbers in different orders deadlock on the unique index.
             missing.sort_unstable();
-            for chunk in missing.chunks(INSERT_CHUNK) {
-                if !CLAIM_ROWS && known.expect_new() {
-                    // SQLite: numbers the cache has not seen are usually
-                    // new (an import's callers): stored with the next ids
-                    // of `caller_seq` without a lookup first. Should one be
-                    // stored already, none is, and they are looked up below.
-                    let (first, stored) = store_callers(tx, chunk, true).await?;
-                    if stored == chunk.len() as u64 {
-                        took_ids(first, chunk, delta, &mut ids, &mut fetched)?;
-                        continue;
-                    }
-                    // Some were stored before: undo this chunk's claim (a
-                    // savepoint would cost every chunk) by deleting what
-                    // it stored, give the ids back, and look them up.
-                    let mut qb = QueryBuilder::<Db>::new("DELETE FROM callers WHERE id >= ");
-                    qb.push_bind(first).push(" AND number IN (");
-                    let mut sep = qb.separated(", ");
-                    for n in chunk {
-                        sep.push_bind((*n).clone());
-                    }
-                    qb.push(")");
-                    qb.build().execute(&mut **tx).await.map_err(classify)?;
-                    sqlx::query("UPDATE caller_seq SET next = $1").bind(first).execute(&mut **tx).await.map_err(classify)?;
-                    known.found_new(false);
-                }
-                if CLAIM_ROWS {
-                    // PostgreSQL: writers run concurrently; the table's
-                    // sequence numbers whichever claims a number first.
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
-                    qb.push_values(chunk, |mut b, n| {
-                        b.push_bind((*n).clone());
+            if !CLAIM_ROWS && !missing.is_empty() {
+                // SQLite: one writer at a time, and the book holds every
+                // committed caller and this transaction's: the rest are new,
+                // appended to the log with the next ids.
+                let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM callers")
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                for (c, chunk) in missing.chunks(INSERT_CHUNK).enumerate() {
+                    let from = first + (c * INSERT_CHUNK) as i64;
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (id, number) ");
+                    qb.push_values(chunk.iter().enumerate(), |mut b, (k, n)| {
+                        b.push_bind(from + k as i64).push_bind((*n).clone());
                     });
-                    qb.push(" ON CONFLICT (number) DO NOTHING");
                     qb.build().execute(&mut **tx).await.map_err(classify)?;
+                    for (k, n) in chunk.iter().enumerate() {
+                        let id = caller_id(from + k as i64)?;
+                        if let Some(i) = delta.caller_position(n) {
+                            ids[i] = id;
+                        }
+                        mine.put((*n).clone(), id);
+                    }
                 }
+            }
+            for chunk in missing.chunks(INSERT_CHUNK).filter(|_| CLAIM_ROWS) {
+                // PostgreSQL: writers run concurrently; the table's
+                // sequence numbers whichever claims a number first.
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
+                qb.push_values(chunk, |mut b, n| {
+                    b.push_bind((*n).clone());
+                });
+                qb.push(" ON CONFLICT (number) DO NOTHING");
+                qb.build().execute(&mut **tx).await.map_err(classify)?;
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
                 let mut sep = qb.separated(", ");
                 for n in chunk {
                     sep.push_bind((*n).clone());
                 }
                 qb.push(")");
-                let mut found = std::collections::HashSet::new();
-                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
-                    let id: i64 = r.try_get("id")?;
-                    let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                let rows = qb.build().fetch_all(&mut **tx).await.map_err(classify)?;
+                if rows.len() != chunk.len() {
+                    return Err(StoreError::Corrupt("a caller id was not stored".into()));
+                }
+                for r in rows {
+                    let id = caller_id(r.try_get("id")?)?;
                     let number: String = r.try_get("number")?;
                     let i = delta
                         .caller_position(&number)
                         .ok_or_else(|| StoreError::Corrupt(format!("caller {number} was not asked for")))?;
                     ids[i] = id;
-                    found.insert(i);
-                    fetched.push((number, id));
+                    mine.put(number, id);
                 }
-                if !CLAIM_ROWS && found.is_empty() {
-                    known.found_new(true);
-                }
-                if !CLAIM_ROWS && found.len() < chunk.len() {
-                    // SQLite (one writer at a time, migration 0008): the
-                    // numbers not stored yet take the next ids of `caller_seq`.
-                    let new: Vec<&String> = chunk.iter().copied().filter(|n| delta.caller_position(n).is_some_and(|i| !found.contains(&i))).collect();
-                    let (first, _) = store_callers(tx, &new, false).await?;
-                    took_ids(first, &new, delta, &mut ids, &mut fetched)?;
-                }
-            }
-            if fetched.len() != missing.len() {
-                return Err(StoreError::Corrupt("a caller id was not stored".into()));
             }
             if let Some(gathering) = gathering {
                 let rows = gathering
@@ -476,7 +475,7 @@ macro_rules! store_impl {
                 let mut dropped: Vec<i64> = Vec::new();
                 for (k, ch) in chunk {
                     let (mut row, old_ref) = rows.remove(*k).unwrap_or_default();
-                    let rebuilt = if ch.rebuild { Some(bucket_callers(tx, k).await?) } else { None };
+                    let rebuilt = if ch.rebuild { Some(bucket_callers(tx, k, known, mine).await?) } else { None };
                     row.apply(ch, &ids, rebuilt)?;
                     let set = rollup::encode_callers(&row.callers);
                     // SQLite keeps a large set apart (see INLINE_CALLERS);
@@ -546,68 +545,58 @@ macro_rules! store_impl {
                 );
                 qb.build().execute(&mut **tx).await.map_err(classify)?;
             }
-            Ok(fetched)
-        }
-
-        /// SQLite (one writer at a time, migration 0008): stores `numbers`
-        /// in `callers` with the next ids of `caller_seq`, the k-th taking
-        /// `first + k`; with `unless_stored`, a number stored already is
-        /// left as it is. Returns `first` and how many rows went in.
-        async fn store_callers(tx: &mut Tx, numbers: &[&String], unless_stored: bool) -> StoreResult<(i64, u64)> {
-            let first: i64 = sqlx::query_scalar("UPDATE caller_seq SET next = next + $1 RETURNING next - $1")
-                .bind(numbers.len() as i64)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(classify)?;
-            let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number, id) ");
-            qb.push_values(numbers.iter().enumerate(), |mut b, (k, n)| {
-                b.push_bind((*n).clone()).push_bind(first + k as i64);
-            });
-            if unless_stored {
-                qb.push(" ON CONFLICT (number) DO NOTHING");
-            }
-            let stored = qb.build().execute(&mut **tx).await.map_err(classify)?.rows_affected();
-            Ok((first, stored))
-        }
-
-        /// Records the ids [`store_callers`] gave `numbers` from `first`: in
-        /// `ids` (by the delta's positions) and in `fetched`.
-        fn took_ids(first: i64, numbers: &[&String], delta: &Delta, ids: &mut [u32], fetched: &mut Vec<(String, u32)>) -> StoreResult<()> {
-            for (k, n) in numbers.iter().enumerate() {
-                let id = first + k as i64;
-                let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
-                if let Some(i) = delta.caller_position(n) {
-                    ids[i] = id;
-                }
-                fetched.push(((*n).clone(), id));
-            }
             Ok(())
         }
 
+        /// SQLite: reads the callers log past the book's end into the book.
+        async fn read_callers<'e, E>(ex: E, known: &CallerIds) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = Db>,
+        {
+            use futures_util::TryStreamExt;
+            let after = known.through();
+            let mut rows = sqlx::query_as::<_, (i64, String)>("SELECT id, number FROM callers WHERE id > $1 ORDER BY id")
+                .bind(after)
+                .fetch(ex);
+            let mut part = Vec::with_capacity(4096);
+            let mut from = after;
+            while let Some(row) = rows.try_next().await.map_err(classify)? {
+                part.push(row);
+                if part.len() == 4096 {
+                    known.absorb(from, &part)?;
+                    from = part[part.len() - 1].0;
+                    part.clear();
+                }
+            }
+            known.absorb(from, &part)
+        }
+
         /// The callers of one bucket, recounted from the raw rows.
-        async fn bucket_callers(tx: &mut Tx, k: &Key) -> StoreResult<roaring::RoaringBitmap> {
+        async fn bucket_callers(tx: &mut Tx, k: &Key, known: &CallerIds, mine: &TxCallers) -> StoreResult<roaring::RoaringBitmap> {
             let (from, to) = k.seconds();
             // All lines' row (`phone_number` '') takes every line's callers;
             // a line's reads through the (phone_number, started_at) index.
-            let ids: Vec<i64> = if k.phone_number == rollup::ALL_LINES {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
-                     WHERE c.started_at >= $1 AND c.started_at < $2",
-                )
+            let (column, id_of) = if CLAIM_ROWS {
+                ("cl.id", "JOIN callers cl ON cl.number = c.other_party")
             } else {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT cl.id FROM calls c JOIN callers cl ON cl.number = c.other_party \
-                     WHERE c.phone_number = $1 AND c.started_at >= $2 AND c.started_at < $3",
-                )
-                .bind(k.phone_number.clone())
+                // SQLite: the callers log has no index on number; the book
+                // (read to its end by this transaction) has every id.
+                ("c.other_party", "")
+            };
+            let mut qb = QueryBuilder::<Db>::new(format!("SELECT DISTINCT {column} FROM calls c {id_of} WHERE c.other_party IS NOT NULL"));
+            if k.phone_number != rollup::ALL_LINES {
+                qb.push(" AND c.phone_number = ").push_bind(k.phone_number.clone());
             }
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(classify)?;
-            ids.into_iter()
-                .map(|id| u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32"))))
+            qb.push(" AND c.started_at >= ").push_bind(from).push(" AND c.started_at < ").push_bind(to);
+            let rows = qb.build().fetch_all(&mut **tx).await.map_err(classify)?;
+            rows.iter()
+                .map(|r| {
+                    if CLAIM_ROWS {
+                        return caller_id(r.try_get(0)?);
+                    }
+                    let n: &str = r.try_get(0)?;
+                    known.get(n).or_else(|| mine.get(n)).ok_or_else(|| StoreError::Corrupt(format!("caller {n} has no id")))
+                })
                 .collect()
         }
 
@@ -640,7 +629,7 @@ macro_rules! store_impl {
             sqlx::query("DELETE FROM rollup_sets").execute(&mut *tx).await.map_err(classify)?;
             let mut after = 0i64;
             let mut total = 0u64;
-            let mut ids = Vec::new();
+            let mut mine = TxCallers::default();
             loop {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT id, {FACT_COLUMNS} FROM calls WHERE id > $1 ORDER BY id LIMIT 20000"
@@ -656,10 +645,10 @@ macro_rules! store_impl {
                     delta.insert(&fact_row(r)?);
                 }
                 total += rows.len() as u64;
-                ids.extend(flush(&mut tx, &mut delta, known).await?);
+                flush(&mut tx, &mut delta, known, &mut mine).await?;
             }
             tx.commit().await.map_err(classify)?;
-            known.remember(ids);
+            known.remember(mine);
             Ok(total)
         }
 
@@ -781,7 +770,21 @@ macro_rules! store_impl {
                 let numbers: std::collections::BTreeSet<String> = acc.values().flat_map(|a| a.2.iter().cloned()).collect();
                 let numbers: Vec<String> = numbers.into_iter().collect();
                 let mut ids: std::collections::HashMap<String, u32> = Default::default();
-                if !ranges.is_empty() {
+                if !ranges.is_empty() && !CLAIM_ROWS {
+                    // SQLite: from the book, read to the log's end only when
+                    // it lacks a number (ids never change once committed).
+                    let mut found = vec![0u32; numbers.len()];
+                    let mut missing = self.callers.lookup(&numbers, &mut found);
+                    if !missing.is_empty() {
+                        let _turn = self.callers.reading().lock().await;
+                        read_callers(&self.pool, &self.callers).await?;
+                        missing = self.callers.lookup(&numbers, &mut found);
+                    }
+                    let mut known = vec![true; numbers.len()];
+                    missing.into_iter().for_each(|i| known[i] = false);
+                    ids.extend(numbers.iter().zip(found).zip(known).filter(|(_, k)| *k).map(|((n, id), _)| (n.clone(), id)));
+                }
+                if !ranges.is_empty() && CLAIM_ROWS {
                     for chunk in numbers.chunks(INSERT_CHUNK) {
                         let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
                         let mut sep = qb.separated(", ");
@@ -790,8 +793,7 @@ macro_rules! store_impl {
                         }
                         qb.push(")");
                         for r in qb.build().fetch_all(&self.pool).await.map_err(classify)? {
-                            let id: i64 = r.try_get("id")?;
-                            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("caller id {id} beyond u32")))?;
+                            let id = caller_id(r.try_get("id")?)?;
                             ids.insert(r.try_get("number")?, id);
                         }
                     }
@@ -1702,9 +1704,10 @@ macro_rules! store_impl {
                     );
                     qb.build().execute(&mut *tx).await.map_err(classify)?;
                 }
-                let ids = flush(&mut tx, &mut delta, &self.callers).await?;
+                let mut mine = TxCallers::default();
+                flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
                 tx.commit().await.map_err(classify)?;
-                self.callers.remember(ids);
+                self.callers.remember(mine);
                 Ok(outcome)
             }
 
@@ -1751,10 +1754,11 @@ macro_rules! store_impl {
                 let inserted_by = began.elapsed();
                 merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 let merged_by = began.elapsed();
-                let ids = flush(&mut tx, &mut delta, &self.callers).await?;
+                let mut mine = TxCallers::default();
+                flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
                 let flushed_by = began.elapsed();
                 tx.commit().await.map_err(classify)?;
-                self.callers.remember(ids);
+                self.callers.remember(mine);
                 // Where a batch's time went (LINEWISE_LOG=linewise::store=debug).
                 let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
                 tracing::debug!(
@@ -1918,14 +1922,26 @@ macro_rules! store_impl {
                 rebuild_all(&self.pool, &self.callers).await
             }
 
+            async fn warm_up(&self) -> StoreResult<()> {
+                if !CLAIM_ROWS {
+                    let _turn = self.callers.reading().lock().await;
+                    read_callers(&self.pool, &self.callers).await?;
+                }
+                Ok(())
+            }
+
             async fn rollup_drift(&self) -> StoreResult<Vec<String>> {
-                let ids: std::collections::HashMap<String, u32> = sqlx::query("SELECT id, number FROM callers")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(classify)?
-                    .iter()
-                    .map(|r| Ok((r.try_get("number")?, u32::try_from(r.try_get::<i64, _>("id")?).unwrap_or(u32::MAX))))
-                    .collect::<StoreResult<_>>()?;
+                let mut drift = Vec::new();
+                let mut ids: std::collections::HashMap<String, u32> = Default::default();
+                for r in sqlx::query("SELECT id, number FROM callers").fetch_all(&self.pool).await.map_err(classify)? {
+                    let number: String = r.try_get("number")?;
+                    let id = u32::try_from(r.try_get::<i64, _>("id")?).unwrap_or(u32::MAX);
+                    // SQLite's log of callers leaves a number's uniqueness to
+                    // its one writer at a time.
+                    if let Some(other) = ids.insert(number.clone(), id) {
+                        drift.push(format!("caller {number} has two ids: {other} and {id}"));
+                    }
+                }
                 let mut delta = Delta::default();
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FACT_COLUMNS} FROM calls")))
                     .fetch_all(&self.pool)
@@ -1944,7 +1960,6 @@ macro_rules! store_impl {
                 for (k, ch) in delta.changes() {
                     expected.entry(k.clone()).or_default().apply(ch, &positions, None)?;
                 }
-                let mut drift = Vec::new();
                 let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT level, bucket, phone_number, calls, answered, missed, abandoned, failed, talk_seconds, \
                      {CALLER_SET}, breakdown FROM rollups"

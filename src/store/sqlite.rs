@@ -12,8 +12,9 @@ use sqlx::sqlite::{
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Caller ids already committed, for the rollups' bitmaps.
-    callers: super::rollup::CallerIds,
+    /// Every committed caller's id, for the rollups' bitmaps (a book: see
+    /// [`super::callers`]).
+    callers: super::callers::CallerIds,
     /// SQLite has one writer at a time. Writers of this process queue here
     /// in arrival order; left to SQLite's busy handler, which retries with
     /// growing sleeps, a steady writer (batch imports) starved the webhook
@@ -61,7 +62,7 @@ impl SqliteStore {
         let checkpoints = tokio::spawn(checkpointer(pool.clone(), turns.clone()));
         SqliteStore {
             pool,
-            callers: Default::default(),
+            callers: super::callers::CallerIds::book(),
             write_turns: Some(turns),
             _checkpointer: std::sync::Arc::new(AbortOnDrop(checkpoints)),
         }
@@ -227,11 +228,12 @@ mod tests {
         );
     }
 
-    /// Callers are stored without a lookup while they are new; a process
-    /// that meets numbers the table already holds (a file imported again)
-    /// keeps their ids, stores the rest once, and leaves no id unused.
+    /// Two processes writing one file, each with its own book of callers
+    /// (a second store on the same file stands for the second process):
+    /// each reads what the other appended before it appends, so a number
+    /// has one id, ids stay dense, and distinct callers stay exact.
     #[tokio::test]
-    async fn callers_keep_their_ids_and_ids_stay_dense() {
+    async fn two_writers_share_one_log_of_callers() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("callers.db").display());
         let with_callers = |first: usize, callers: std::ops::Range<usize>| -> Vec<NewCall> {
@@ -254,29 +256,59 @@ mod tests {
         first.merge_calls(&with_callers(0, 0..600)).await.unwrap();
         let before = ids(first.pool.clone()).await;
         assert_eq!(before.len(), 600);
-        drop(first);
-        // A new process: 300 numbers stored already and 300 new, mixed in
-        // its first chunk of 500.
+        // The second starts with an empty book: 300 of its numbers are
+        // stored already and 300 are new, in its first chunk of 500.
         let second = SqliteStore::connect(&url).await.unwrap();
         second
             .merge_calls(&with_callers(1_000, 300..900))
             .await
             .unwrap();
-        // And new numbers only, after that.
+        // The first's book ends at 600: it must read 601..900 first.
+        first
+            .merge_calls(&with_callers(2_000, 850..1_000))
+            .await
+            .unwrap();
+        // And one call at a time (a webhook's path), back on the second.
         second
-            .merge_calls(&with_callers(2_000, 900..1_000))
+            .upsert_calls(&with_callers(3_000, 990..991))
+            .await
+            .unwrap();
+        second
+            .upsert_calls(&with_callers(3_001, 1_000..1_001))
             .await
             .unwrap();
         let after = ids(second.pool.clone()).await;
         assert_eq!(&after[..600], &before[..], "stored callers keep their ids");
-        assert_eq!(after.len(), 1_000);
-        let dense: Vec<i64> = (1..=1_000).collect();
+        let numbers: std::collections::BTreeSet<&String> = after.iter().map(|(n, _)| n).collect();
+        assert_eq!(numbers.len(), after.len(), "a number has one id");
+        assert_eq!(after.len(), 1_001);
+        let dense: Vec<i64> = (1..=1_001).collect();
         assert_eq!(after.iter().map(|(_, id)| *id).collect::<Vec<_>>(), dense);
-        let next: i64 = sqlx::query_scalar("SELECT next FROM caller_seq")
-            .fetch_one(&second.pool)
-            .await
-            .unwrap();
-        assert_eq!(next, 1_001);
+        for store in [&first, &second] {
+            assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+            let all = store
+                .tally(&crate::store::LineScope::All, 0, 4_000_000_000, false)
+                .await
+                .unwrap();
+            assert_eq!(all[""].unique_callers, 1_001);
+            assert_eq!(all[""].calls, 600 + 600 + 150 + 2);
+            // Cut inside the first slot (its raw rows read, their callers
+            // looked up in the book): the first call and its caller drop out.
+            let start = 1_768_550_400;
+            let cut = store
+                .tally(
+                    &crate::store::LineScope::All,
+                    start + 1,
+                    4_000_000_000,
+                    false,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (cut[""].calls, cut[""].unique_callers),
+                (600 + 600 + 150 + 2 - 1, 1_000)
+            );
+        }
     }
 
     /// A batch as large as an import's (its calls rolled up to their rows

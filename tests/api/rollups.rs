@@ -384,3 +384,81 @@ async fn an_older_database_moves_its_large_caller_sets_apart_on_open() {
     let c = march_counts(store.as_ref()).await;
     assert_eq!((c.calls, c.unique_callers), (1_200, 1_000));
 }
+
+// A SQLite database written before migration 0010 (callers keyed by number,
+// ids handed out from `caller_seq`) keeps every caller's id when its table
+// becomes a log in id order, and new callers take the ids after the last.
+#[tokio::test]
+async fn an_older_database_keeps_its_caller_ids_when_callers_become_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("before_0010.db").display());
+    let store = linewise::store::open(&url).await.unwrap();
+    let calls = |from: usize, to: usize, line: &str, day: u32| -> Vec<NewCall> {
+        (from..to)
+            .map(|i| {
+                new_call(call(
+                    &format!("log-{day}-{i}"),
+                    line,
+                    &format!("+9198765{i:05}"),
+                    &format!("2026-03-{day}T10:{:02}:{:02}Z", (i % 3_600) / 60, i % 60),
+                    "completed",
+                    30,
+                ))
+            })
+            .collect()
+    };
+    store.upsert_calls(&calls(0, 500, L1, 10)).await.unwrap();
+    drop(store);
+
+    // Back to the layout before 0010 (one connection: a table is replaced).
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    for statement in [
+        "CREATE TABLE old_callers (number TEXT NOT NULL PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO old_callers SELECT number, id FROM callers",
+        "DROP TABLE callers",
+        "ALTER TABLE old_callers RENAME TO callers",
+        "CREATE TABLE caller_seq (next INTEGER NOT NULL)",
+        "INSERT INTO caller_seq SELECT MAX(id) + 1 FROM callers",
+        "DELETE FROM _sqlx_migrations WHERE version = 10",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .expect(statement);
+    }
+    let before: Vec<(String, i64)> = sqlx::query_as("SELECT number, id FROM callers ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 500);
+    drop(conn);
+    pool.close().await;
+
+    let store = linewise::store::open(&url).await.unwrap();
+    // 250 known callers and 250 new ones, on another line and day.
+    let out = store.upsert_calls(&calls(250, 750, L2, 11)).await.unwrap();
+    assert_eq!(out.created, 500);
+    let drift = store.rollup_drift().await.unwrap();
+    assert!(drift.is_empty(), "{drift:#?}");
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let after: Vec<(String, i64)> = sqlx::query_as("SELECT number, id FROM callers ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let seq: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'caller_seq'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(&after[..500], &before[..], "stored callers keep their ids");
+    assert_eq!(after.len(), 750);
+    assert_eq!(
+        after[500..].iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+        (501..=750).collect::<Vec<_>>()
+    );
+    assert_eq!(seq, 0, "ids come from the log's last; caller_seq is gone");
+    let c = march_counts(store.as_ref()).await;
+    assert_eq!((c.calls, c.unique_callers), (1_000, 750));
+}
