@@ -148,10 +148,11 @@ impl fmt::Display for E164 {
 /// full.
 const CACHE_MAX: usize = 50_000;
 
-type Cache = std::collections::HashMap<(Box<str>, country::Id), Option<E164>>;
+type Cache =
+    std::collections::HashMap<(Box<str>, country::Id), Option<E164>, foldhash::fast::RandomState>;
 
 thread_local! {
-    static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::new());
+    static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::default());
 }
 
 fn cached(input: &str, region: Region) -> Option<E164> {
