@@ -217,8 +217,8 @@ impl NewCall {
         Self::validated(&item, raw, region)
     }
 
-    /// The one validation of a call record; `raw`, when given, is its
-    /// `raw` object, already taken out of `item`.
+    /// A JSON item's validation; `raw`, when given, is its `raw` object,
+    /// already taken out of `item`.
     fn validated(
         item: &Value,
         raw: Option<Value>,
@@ -230,10 +230,22 @@ impl NewCall {
                 format!("a call must be a JSON object, got {}", kind(item)),
             )]);
         };
+        Self::from_fields(obj, || raw.unwrap_or_else(|| item.clone()), region)
+    }
+
+    /// The one validation of a call record, from its fields in the `calls`
+    /// shape (a JSON object, or a provider adapter's draft of one). Its
+    /// `raw` is the `raw` field, or else what `whole` gives: the `raw`
+    /// object kept apart, or the record as it came.
+    pub fn from_fields(
+        obj: &impl CallFields,
+        whole: impl FnOnce() -> Value,
+        region: Region,
+    ) -> Result<NewCall, Vec<Invalid>> {
         let mut errs = Vec::new();
-        for key in obj.keys() {
-            if !CALL_FIELDS.contains(&key.as_str()) {
-                errs.push(Invalid::new(key.clone(), format!("unknown field '{key}'")));
+        for key in obj.names() {
+            if !CALL_FIELDS.contains(&key) {
+                errs.push(Invalid::new(key, format!("unknown field '{key}'")));
             }
         }
         macro_rules! take {
@@ -243,7 +255,7 @@ impl NewCall {
         }
 
         let provider = take!(opt_text(obj, "provider").and_then(|v| match v {
-            Some(s) => Provider::parse(&s),
+            Some(s) => Provider::parse(s),
             None => Ok(Provider::Manual),
         }));
         let provider_call_id = take!(
@@ -251,28 +263,26 @@ impl NewCall {
                 .and_then(|v| { v.ok_or_else(|| Invalid::new("providerCallId", "is required")) })
         );
         let phone_number = take!(opt_text(obj, "phoneNumber").and_then(|v| match v {
-            Some(s) => E164::parse("phoneNumber", &s, region),
+            Some(s) => E164::parse("phoneNumber", s, region),
             None => Err(Invalid::new("phoneNumber", "is required")),
         }));
         let other_party =
-            take!(opt_text(obj, "otherParty").map(|v| v.map(|s| other_party(&s, region))));
-        let direction =
-            take!(required_text(obj, "direction").and_then(|s| CallDirection::parse(&s)));
-        let status = take!(required_text(obj, "status").and_then(|s| CallStatus::parse(&s)));
+            take!(opt_text(obj, "otherParty").map(|v| v.map(|s| other_party(s, region))));
+        let direction = take!(required_text(obj, "direction").and_then(CallDirection::parse));
+        let status = take!(required_text(obj, "status").and_then(CallStatus::parse));
         let started_at =
-            take!(required_text(obj, "startedAt").and_then(|s| instant("startedAt", &s)));
+            take!(required_text(obj, "startedAt").and_then(|s| instant("startedAt", s)));
         let ended_at = take!(
-            opt_text(obj, "endedAt").and_then(|v| v.map(|s| instant("endedAt", &s)).transpose())
+            opt_text(obj, "endedAt").and_then(|v| v.map(|s| instant("endedAt", s)).transpose())
         );
         let duration = take!(duration(obj));
         let flow_id = take!(id_text(obj, "flowId"));
-        let flow_name = take!(opt_text(obj, "flowName"));
-        let recording_url = take!(opt_text(obj, "recordingUrl"));
-        let raw = match (raw, obj.get("raw")) {
-            (Some(raw), _) => Some(raw),
-            (None, None | Some(Value::Null)) => Some(item.clone()),
-            (None, Some(v @ Value::Object(_))) => Some(v.clone()),
-            (None, Some(v)) => take!(Err(Invalid::new(
+        let flow_name = take!(opt_text(obj, "flowName").map(|v| v.map(str::to_string)));
+        let recording_url = take!(opt_text(obj, "recordingUrl").map(|v| v.map(str::to_string)));
+        let raw = match obj.field("raw") {
+            None | Some(Value::Null) => Some(whole()),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(v) => take!(Err(Invalid::new(
                 "raw",
                 format!("must be an object, got {}", kind(v)),
             ))),
@@ -358,7 +368,7 @@ impl NewCall {
 /// as given (withheld numbers, SIP URIs).
 pub fn other_party(s: &str, region: Region) -> String {
     E164::parse("otherParty", s, region)
-        .map(|n| n.as_str().to_string())
+        .map(E164::into_string)
         .unwrap_or_else(|_| s.trim().chars().take(64).collect())
 }
 
@@ -386,14 +396,33 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn opt_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Invalid> {
-    match obj.get(field) {
+/// The fields of a record in the `calls` shape, as [`NewCall::from_fields`]
+/// reads them: a JSON object's, or those a provider adapter sets directly
+/// (a bulk import skips building an object a record).
+pub trait CallFields {
+    fn field(&self, name: &str) -> Option<&Value>;
+    /// Every field's name, for the check against unknown fields.
+    fn names(&self) -> impl Iterator<Item = &str>;
+}
+
+impl CallFields for Map<String, Value> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(String::as_str)
+    }
+}
+
+fn opt_text<'a>(obj: &'a impl CallFields, field: &str) -> Result<Option<&'a str>, Invalid> {
+    match obj.field(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) if s.len() > 2048 => {
             Err(Invalid::new(field, "is longer than 2048 characters"))
         }
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::String(s)) => Ok(Some(s.trim())),
         Some(v) => Err(Invalid::new(
             field,
             format!("must be a string, got {} ({v})", kind(v)),
@@ -401,15 +430,15 @@ fn opt_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Inv
     }
 }
 
-fn required_text(obj: &Map<String, Value>, field: &str) -> Result<String, Invalid> {
+fn required_text<'a>(obj: &'a impl CallFields, field: &str) -> Result<&'a str, Invalid> {
     opt_text(obj, field)?.ok_or_else(|| Invalid::new(field, "is required"))
 }
 
 /// An identifier that providers send as a string or a number.
-fn id_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Invalid> {
-    let v = match obj.get(field) {
+fn id_text(obj: &impl CallFields, field: &str) -> Result<Option<String>, Invalid> {
+    let v = match obj.field(field) {
         Some(Value::Number(n)) => Some(n.to_string()),
-        _ => opt_text(obj, field)?,
+        _ => opt_text(obj, field)?.map(str::to_string),
     };
     match v {
         Some(s) if s.len() > MAX_ID_LEN => Err(Invalid::new(
@@ -420,9 +449,9 @@ fn id_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Inva
     }
 }
 
-fn duration(obj: &Map<String, Value>) -> Result<i64, Invalid> {
+fn duration(obj: &impl CallFields) -> Result<i64, Invalid> {
     let field = "durationSeconds";
-    let n = match obj.get(field) {
+    let n = match obj.field(field) {
         None | Some(Value::Null) => return Ok(0),
         Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
             Invalid::new(field, format!("'{n}' is not a whole number of seconds"))

@@ -125,6 +125,10 @@ impl E164 {
         &self.0
     }
 
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// The number as people read it: `+91 98765 43210`.
     pub fn human(&self) -> String {
         human(&self.0)
@@ -142,14 +146,18 @@ impl fmt::Display for E164 {
     }
 }
 
-/// Numbers normalised so far on this thread, by (input, region): they
-/// repeat heavily (a business has a few lines and many repeat callers), and
-/// libphonenumber takes tens of microseconds a number. Bounded: emptied when
-/// full.
+/// Numbers normalised so far on this thread, by input, for one region at a
+/// time (the last asked for): they repeat heavily (a business has a few
+/// lines and many repeat callers), and libphonenumber takes tens of
+/// microseconds a number. Looked up by the input as given, without a copy.
+/// Bounded: emptied when full.
 const CACHE_MAX: usize = 50_000;
 
-type Cache =
-    std::collections::HashMap<(Box<str>, country::Id), Option<E164>, foldhash::fast::RandomState>;
+#[derive(Default)]
+struct Cache {
+    region: Option<country::Id>,
+    numbers: std::collections::HashMap<Box<str>, Option<E164>, foldhash::fast::RandomState>,
+}
 
 thread_local! {
     static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::default());
@@ -160,16 +168,23 @@ fn cached(input: &str, region: Region) -> Option<E164> {
     if input.len() > 64 {
         return E164::normalise(input, region);
     }
-    let key = (Box::<str>::from(input), region.0);
-    if let Some(hit) = CACHE.with_borrow(|c| c.get(&key).cloned()) {
+    let hit = CACHE.with_borrow(|c| {
+        if c.region == Some(region.0) {
+            c.numbers.get(input).cloned()
+        } else {
+            None
+        }
+    });
+    if let Some(hit) = hit {
         return hit;
     }
     let n = E164::normalise(input, region);
     CACHE.with_borrow_mut(|c| {
-        if c.len() >= CACHE_MAX {
-            c.clear();
+        if c.numbers.len() >= CACHE_MAX || c.region != Some(region.0) {
+            c.numbers.clear();
+            c.region = Some(region.0);
         }
-        c.insert(key, n.clone());
+        c.numbers.insert(input.into(), n.clone());
     });
     n
 }

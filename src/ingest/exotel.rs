@@ -18,6 +18,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
 use super::IngestContext;
+use crate::domain::call::CallFields;
 use crate::domain::{CallDirection, CallStatus, Invalid, NewCall, Region};
 
 /// One item of Exotel's Call Details JSON (an element of `{"Calls": [...]}`,
@@ -359,27 +360,43 @@ pub(super) fn local_time(field: &str, s: &str, tz: &TimeZone) -> Result<Timestam
 /// errors name the provider's field, and which keys were already refused
 /// here, so that one bad value is reported once.
 pub(super) struct Draft<'a> {
-    obj: Map<String, Value>,
+    /// The object's fields in the order set (a key set again keeps its place).
+    obj: Vec<(&'static str, Value)>,
     sources: Vec<(&'static str, &'a str)>,
     reported: Vec<&'static str>,
     errs: Vec<Invalid>,
 }
 
+impl CallFields for Vec<(&'static str, Value)> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(|(k, _)| *k)
+    }
+}
+
 impl<'a> Draft<'a> {
     pub fn new(provider: &str) -> Self {
-        let mut obj = Map::new();
-        obj.insert("provider".into(), Value::String(provider.to_string()));
         Draft {
-            obj,
+            obj: vec![("provider", Value::String(provider.to_string()))],
             sources: Vec::new(),
             reported: Vec::new(),
             errs: Vec::new(),
         }
     }
 
+    fn put(&mut self, key: &'static str, value: Value) {
+        match self.obj.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.obj.push((key, value)),
+        }
+    }
+
     /// Sets `key` to `value`, read from the provider's field `source`.
     pub fn set(&mut self, key: &'static str, value: impl Into<Value>, source: &'a str) {
-        self.obj.insert(key.into(), value.into());
+        self.put(key, value.into());
         self.source(key, source);
     }
 
@@ -387,7 +404,7 @@ impl<'a> Draft<'a> {
     /// about `key` (such as "is required") name the field.
     pub fn text(&mut self, key: &'static str, field: &Field<'a>) {
         if let Some(v) = &field.value {
-            self.obj.insert(key.into(), Value::String(v.to_string()));
+            self.put(key, Value::String(v.to_string()));
         }
         self.source(key, field.name);
     }
@@ -411,8 +428,20 @@ impl<'a> Draft<'a> {
 
     /// Validates through [`NewCall::from_json`], with `raw` the provider's record.
     pub fn finish(mut self, raw: Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
-        self.obj.insert("raw".into(), raw);
-        match NewCall::from_json_owned(Value::Object(self.obj), region) {
+        // The object itself is built only for a `raw` that is not one, for
+        // the validation to name it.
+        let checked = if raw.is_object() {
+            NewCall::from_fields(&self.obj, || raw, region)
+        } else {
+            let mut obj: Map<String, Value> = self
+                .obj
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            obj.insert("raw".into(), raw);
+            NewCall::from_json_owned(Value::Object(obj), region)
+        };
+        match checked {
             Ok(call) if self.errs.is_empty() => Ok(call),
             Ok(_) => Err(self.errs),
             Err(more) => {
