@@ -355,10 +355,11 @@ pub(super) fn local_time(field: &str, s: &str, tz: &TimeZone) -> Result<Timestam
 // ---------------------------------------------------------------------------
 // Shared with twilio.rs and csv.rs.
 
-/// A canonical `calls` object under construction. It remembers which
-/// provider field each key came from, so that [`NewCall::from_json`]'s
-/// errors name the provider's field, and which keys were already refused
-/// here, so that one bad value is reported once.
+/// A canonical `calls` record under construction, validated as a JSON
+/// object of the same fields would be ([`NewCall::from_fields`]) without
+/// building one. It remembers which provider field each key came from, so
+/// that the validation's errors name the provider's field, and which keys
+/// were already refused here, so that one bad value is reported once.
 pub(super) struct Draft<'a> {
     /// The object's fields in the order set (a key set again keeps its place).
     obj: Vec<(&'static str, Value)>,
@@ -582,6 +583,60 @@ mod tests {
 
     fn ctx() -> IngestContext {
         IngestContext::default()
+    }
+
+    fn draft<'a>(fields: &[(&'static str, &'a str, &'a str)]) -> Draft<'a> {
+        let mut d = Draft::new("exotel");
+        for (key, source, value) in fields {
+            let f = Field {
+                name: source,
+                value: present(value).map(Cow::Borrowed),
+            };
+            d.text(key, &f);
+        }
+        d
+    }
+
+    /// A draft is validated as the JSON object of its fields would be: the
+    /// same call when good, the same errors (named by the provider's field)
+    /// when bad, and a `raw` that is not an object refused.
+    #[test]
+    fn a_draft_validates_as_its_json_object_would() {
+        let good = [
+            ("providerCallId", "Sid", "d-1"),
+            ("phoneNumber", "To", "08041234567"),
+            ("otherParty", "From", "09812345678"),
+            ("direction", "Direction", "inbound"),
+            ("status", "Status", "completed"),
+            ("startedAt", "StartTime", "2026-01-16T10:00:00Z"),
+            ("endedAt", "EndTime", "2026-01-16T10:01:00Z"),
+        ];
+        let raw = serde_json::json!({"Sid": "d-1", "Price": "2.5"});
+        let mut obj = serde_json::json!({"provider": "exotel", "raw": raw});
+        for (key, _, value) in good {
+            obj[key] = Value::String(value.into());
+        }
+        let from_json = NewCall::from_json(&obj, Region::default()).unwrap();
+        let from_draft = draft(&good).finish(raw.clone(), Region::default()).unwrap();
+        assert_eq!(from_draft, from_json);
+        assert_eq!(from_draft.phone_number.as_str(), "+918041234567");
+        assert_eq!(from_draft.raw, raw);
+
+        let mut bad = good;
+        bad[4].2 = "exploded";
+        bad[5].2 = "yesterday";
+        let errs = draft(&bad)
+            .finish(raw.clone(), Region::default())
+            .unwrap_err();
+        let named: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, ["Status", "StartTime"], "{errs:?}");
+
+        let errs = draft(&good)
+            .finish(Value::String("x".into()), Region::default())
+            .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "raw");
+        assert!(errs[0].message.contains("must be an object"), "{errs:?}");
     }
 
     fn fixture(text: &str, key: &str) -> Vec<Value> {
