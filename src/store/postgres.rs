@@ -39,6 +39,16 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// PostgreSQL writers run concurrently: a batch's rollup rows are read
+    /// (and locked) in its own transaction.
+    fn rolls_up_beside(&self) -> bool {
+        false
+    }
+
+    fn rolled_up_beside(&self) {}
+}
+
 super::sql::store_impl!(
     PostgresStore,
     sqlx::Postgres,

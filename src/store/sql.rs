@@ -11,7 +11,9 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::StoreError;
+use super::callers::TxCallers;
+use super::rollup::{self, Change, Key};
+use super::{CallCounts, StoreError, StoreResult};
 
 /// Maps a driver error to what it means for a caller.
 pub(super) fn classify(e: sqlx::Error) -> StoreError {
@@ -100,6 +102,104 @@ impl Inserted {
     }
 }
 
+/// A rollup row as stored, before a transaction changes it.
+pub(super) struct StoredRow {
+    pub counts: CallCounts,
+    /// The caller set as encoded.
+    pub callers: Vec<u8>,
+    /// The breakdown as encoded.
+    pub breakdown: Vec<u8>,
+    /// The `rollup_sets` row holding its caller set (SQLite, large sets).
+    pub set_ref: Option<i64>,
+}
+
+/// The stored rows of a chunk of rollup changes.
+#[derive(Default)]
+pub(super) struct StoredRows {
+    pub rows: std::collections::HashMap<Key, StoredRow>,
+    /// Caller sets recounted from the raw rows, for changes that ask.
+    pub rebuilt: std::collections::HashMap<Key, roaring::RoaringBitmap>,
+}
+
+/// A rollup row changed and encoded, ready to store.
+pub(super) struct PreparedRow {
+    pub key: Key,
+    pub counts: CallCounts,
+    /// The caller set kept in the row (empty when kept apart).
+    pub callers: Vec<u8>,
+    pub breakdown: Vec<u8>,
+    pub set_ref: Option<i64>,
+}
+
+/// A chunk of rollup rows changed and encoded, ready to store.
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub rows: Vec<PreparedRow>,
+    /// Caller sets kept apart (SQLite), by id.
+    pub sets: Vec<(i64, Vec<u8>)>,
+    /// `rollup_sets` rows no longer named.
+    pub dropped: Vec<i64>,
+}
+
+/// An insert-only batch's rollup work, done beside the writer's inserts
+/// (SQLite): the callers to append, their ids, the rows to store.
+pub(super) struct Speculated {
+    pub new_callers: Vec<(i64, String)>,
+    pub mine: TxCallers,
+    pub rows: Vec<Prepared>,
+}
+
+/// A chunk of changes folded into its stored rows and encoded. `ids` holds
+/// the caller id of each of the delta's caller numbers; `keep_apart`
+/// (SQLite) keeps a set longer than [`rollup::INLINE_CALLERS`] in
+/// `rollup_sets`, numbering new ones from `next_set`.
+pub(super) fn finish_rows(
+    chunk: &[(&Key, &Change)],
+    mut stored: StoredRows,
+    ids: &[u32],
+    keep_apart: bool,
+    next_set: &mut i64,
+) -> StoreResult<Prepared> {
+    let mut p = Prepared {
+        rows: Vec::with_capacity(chunk.len()),
+        ..Prepared::default()
+    };
+    for (k, ch) in chunk {
+        let (mut row, old_ref) = match stored.rows.remove(*k) {
+            Some(s) => (
+                rollup::Row {
+                    counts: s.counts,
+                    callers: rollup::decode_callers(&s.callers)?,
+                    breakdown: rollup::decode_breakdown(&s.breakdown)?,
+                },
+                s.set_ref,
+            ),
+            None => (rollup::Row::default(), None),
+        };
+        row.apply(ch, ids, stored.rebuilt.remove(*k))?;
+        let set = rollup::encode_callers(&row.callers);
+        let (callers, set_ref) = if keep_apart && set.len() > rollup::INLINE_CALLERS {
+            let id = old_ref.unwrap_or_else(|| {
+                *next_set += 1;
+                *next_set - 1
+            });
+            p.sets.push((id, set));
+            (Vec::new(), Some(id))
+        } else {
+            p.dropped.extend(old_ref);
+            (set, None)
+        };
+        p.rows.push(PreparedRow {
+            key: (*k).clone(),
+            counts: row.counts,
+            callers,
+            breakdown: rollup::encode_breakdown(&row.breakdown),
+            set_ref,
+        });
+    }
+    Ok(p)
+}
+
 /// The id of the last row a statement inserted, where the engine tells it.
 pub(super) trait LastId {
     fn last_id(&self) -> Option<i64>;
@@ -116,6 +216,11 @@ impl LastId for sqlx::postgres::PgQueryResult {
         None
     }
 }
+
+/// Batches of at least this many calls (an import's) roll up beside the
+/// writer's inserts on SQLite ([`Speculated`]); a few callbacks' roll up in
+/// less time than handing them over takes.
+pub(super) const SPECULATE_FROM: usize = 2_000;
 
 /// Rows per multi-row INSERT: stays under SQLite's and PostgreSQL's bind limits.
 pub(super) const INSERT_CHUNK: usize = 500;
@@ -169,7 +274,8 @@ macro_rules! store_impl {
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
             CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, Inserted, LastId, KEY_COLUMNS, LINE_COLUMNS,
-            CALLER_SET, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, UPDATE_CALL, classify, json_text, now_secs, sort_lines, ts,
+            CALLER_SET, Prepared, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, SPECULATE_FROM, Speculated, StoredRow, StoredRows, UPDATE_CALL,
+            classify, finish_rows, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::callers::{CallerIds, TxCallers, caller_id};
         use $crate::store::rollup::{self, Delta, Dim, Fact, Key};
@@ -182,6 +288,7 @@ macro_rules! store_impl {
         type Db = $db;
         type DbRow = <Db as sqlx::Database>::Row;
         type Tx = sqlx::Transaction<'static, Db>;
+        type Conn = <Db as sqlx::Database>::Connection;
 
         fn line_row(r: &DbRow) -> StoreResult<PhoneNumberRow> {
             Ok(PhoneNumberRow {
@@ -346,77 +453,12 @@ macro_rules! store_impl {
                 delta.changes();
                 None
             };
-            if !CLAIM_ROWS && !mine.read {
-                // SQLite: the book is read to the log's end once a
-                // transaction, before it stores callers of its own.
-                read_callers(&mut **tx, known).await?;
-                mine.read = true;
-            }
-            let numbers = delta.caller_numbers();
-            let mut ids = vec![0u32; numbers.len()];
-            let mut missing: Vec<&String> = Vec::new();
-            for i in known.lookup(numbers, &mut ids) {
-                match mine.get(&numbers[i]) {
-                    Some(id) => ids[i] = id,
-                    None => missing.push(&numbers[i]),
-                }
-            }
-            // Claimed in sorted order, as every writer does: PostgreSQL
-            // writers share caller numbers, and two claiming the same
-            // numbers in different orders deadlock on the unique index.
-            missing.sort_unstable();
-            if !CLAIM_ROWS && !missing.is_empty() {
-                // SQLite: one writer at a time, and the book holds every
-                // committed caller and this transaction's: the rest are new,
-                // appended to the log with the next ids.
-                let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM callers")
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(classify)?;
-                for (c, chunk) in missing.chunks(INSERT_CHUNK).enumerate() {
-                    let from = first + (c * INSERT_CHUNK) as i64;
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (id, number) ");
-                    qb.push_values(chunk.iter().enumerate(), |mut b, (k, n)| {
-                        b.push_bind(from + k as i64).push_bind((*n).clone());
-                    });
-                    qb.build().execute(&mut **tx).await.map_err(classify)?;
-                    for (k, n) in chunk.iter().enumerate() {
-                        let id = caller_id(from + k as i64)?;
-                        if let Some(i) = delta.caller_position(n) {
-                            ids[i] = id;
-                        }
-                        mine.put((*n).clone(), id);
-                    }
-                }
-            }
-            for chunk in missing.chunks(INSERT_CHUNK).filter(|_| CLAIM_ROWS) {
-                // PostgreSQL: writers run concurrently; the table's
-                // sequence numbers whichever claims a number first.
-                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
-                qb.push_values(chunk, |mut b, n| {
-                    b.push_bind((*n).clone());
-                });
-                qb.push(" ON CONFLICT (number) DO NOTHING");
-                qb.build().execute(&mut **tx).await.map_err(classify)?;
-                let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
-                let mut sep = qb.separated(", ");
-                for n in chunk {
-                    sep.push_bind((*n).clone());
-                }
-                qb.push(")");
-                let rows = qb.build().fetch_all(&mut **tx).await.map_err(classify)?;
-                if rows.len() != chunk.len() {
-                    return Err(StoreError::Corrupt("a caller id was not stored".into()));
-                }
-                for r in rows {
-                    let id = caller_id(r.try_get("id")?)?;
-                    let number: String = r.try_get("number")?;
-                    let i = delta
-                        .caller_position(&number)
-                        .ok_or_else(|| StoreError::Corrupt(format!("caller {number} was not asked for")))?;
-                    ids[i] = id;
-                    mine.put(number, id);
-                }
+            let mut ids = vec![0u32; delta.caller_numbers().len()];
+            if CLAIM_ROWS {
+                claim_callers(tx, delta.caller_numbers(), &mut ids, known, mine).await?;
+            } else {
+                let new = assign_callers(&mut **tx, delta.caller_numbers(), &mut ids, known, mine).await?;
+                append_callers(&mut **tx, &new).await?;
             }
             if let Some(gathering) = gathering {
                 let rows = gathering
@@ -425,9 +467,7 @@ macro_rules! store_impl {
                 delta.put_rows(rows);
             }
             let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
-            // The next id for a caller set moved to `rollup_sets`, read
-            // when first wanted (SQLite: one writer at a time).
-            let mut next_set: Option<i64> = None;
+            let mut next_set = next_caller_set(&mut **tx).await?;
             for chunk in changes.chunks(ROLLUP_CHUNK) {
                 if CLAIM_ROWS {
                     let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
@@ -443,109 +483,284 @@ macro_rules! store_impl {
                     qb.push(" ON CONFLICT (level, bucket, phone_number) DO NOTHING");
                     qb.build().execute(&mut **tx).await.map_err(classify)?;
                 }
-                let mut qb = QueryBuilder::<Db>::new(format!(
-                    "SELECT level, bucket, phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}, breakdown, callers_ref \
-                     FROM rollups WHERE (level, bucket, phone_number) IN (VALUES "
-                ));
-                for (i, (k, _)) in chunk.iter().enumerate() {
-                    qb.push(if i == 0 { "(" } else { ", (" });
-                    qb.push_bind(k.level).push(", ").push_bind(k.bucket).push(", ").push_bind(k.phone_number.clone()).push(")");
-                }
-                qb.push(")");
-                if CLAIM_ROWS {
-                    // Lock in key order (bytes, as Rust orders `Key`), the
-                    // order every writer uses: all of them share the
-                    // all-lines rows, and locks taken in scan order could
-                    // deadlock two writers.
-                    qb.push(" ORDER BY level, phone_number COLLATE \"C\", bucket");
-                }
-                qb.push($lock_row);
-                let mut rows: std::collections::HashMap<Key, (rollup::Row, Option<i64>)> = Default::default();
-                for r in qb.build().fetch_all(&mut **tx).await.map_err(classify)? {
-                    let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
-                    let row = rollup::Row {
-                        counts: sums_from(&r)?,
-                        callers: rollup::decode_callers(stored_set(&r)?)?,
-                        breakdown: rollup::decode_breakdown(&r.try_get::<Vec<u8>, _>("breakdown")?)?,
-                    };
-                    rows.insert(key, (row, r.try_get("callers_ref")?));
-                }
-                let mut out = Vec::with_capacity(chunk.len());
-                let mut sets: Vec<(i64, Vec<u8>)> = Vec::new();
-                let mut dropped: Vec<i64> = Vec::new();
-                for (k, ch) in chunk {
-                    let (mut row, old_ref) = rows.remove(*k).unwrap_or_default();
-                    let rebuilt = if ch.rebuild { Some(bucket_callers(tx, k, known, mine).await?) } else { None };
-                    row.apply(ch, &ids, rebuilt)?;
-                    let set = rollup::encode_callers(&row.callers);
-                    // SQLite keeps a large set apart (see INLINE_CALLERS);
-                    // PostgreSQL moves large values out of line itself.
-                    let (inline, set_ref) = if !CLAIM_ROWS && set.len() > rollup::INLINE_CALLERS {
-                        let id = match old_ref {
-                            Some(id) => id,
-                            None => {
-                                let next = match next_set {
-                                    Some(n) => n,
-                                    None => sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM rollup_sets")
-                                        .fetch_one(&mut **tx)
-                                        .await
-                                        .map_err(classify)?,
-                                };
-                                next_set = Some(next + 1);
-                                next
-                            }
-                        };
-                        sets.push((id, set));
-                        (Vec::new(), Some(id))
-                    } else {
-                        dropped.extend(old_ref);
-                        (set, None)
-                    };
-                    out.push((*k, row, inline, set_ref));
-                }
-                for part in sets.chunks_mut(INSERT_CHUNK) {
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO rollup_sets (id, callers) ");
-                    // The encoded sets move into the statement (they are
-                    // the largest values a flush writes).
-                    qb.push_values(part.iter_mut(), |mut b, (id, set)| {
-                        b.push_bind(*id).push_bind(std::mem::take(set));
-                    });
-                    qb.push(" ON CONFLICT (id) DO UPDATE SET callers = excluded.callers");
-                    qb.build().execute(&mut **tx).await.map_err(classify)?;
-                }
-                if !dropped.is_empty() {
-                    let mut qb = QueryBuilder::<Db>::new("DELETE FROM rollup_sets WHERE id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in &dropped {
-                        sep.push_bind(*id);
-                    }
-                    qb.push(")");
-                    qb.build().execute(&mut **tx).await.map_err(classify)?;
-                }
-                let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
-                qb.push_values(out, |mut b, (k, row, inline, set_ref)| {
-                    b.push_bind(k.level)
-                        .push_bind(k.bucket)
-                        .push_bind(k.phone_number.clone())
-                        .push_bind(row.counts.calls)
-                        .push_bind(row.counts.answered)
-                        .push_bind(row.counts.missed)
-                        .push_bind(row.counts.abandoned)
-                        .push_bind(row.counts.failed)
-                        .push_bind(row.counts.talk_seconds)
-                        .push_bind(inline)
-                        .push_bind(rollup::encode_breakdown(&row.breakdown))
-                        .push_bind(set_ref);
-                });
-                qb.push(
-                    " ON CONFLICT (level, bucket, phone_number) DO UPDATE SET calls = excluded.calls, \
-                     answered = excluded.answered, missed = excluded.missed, abandoned = excluded.abandoned, \
-                     failed = excluded.failed, talk_seconds = excluded.talk_seconds, callers = excluded.callers, \
-                     breakdown = excluded.breakdown, callers_ref = excluded.callers_ref",
-                );
-                qb.build().execute(&mut **tx).await.map_err(classify)?;
+                let stored = read_rows(&mut **tx, chunk, known, mine).await?;
+                let prepared = finish_rows(chunk, stored, &ids, !CLAIM_ROWS, &mut next_set)?;
+                write_rows(&mut **tx, prepared).await?;
             }
             Ok(())
+        }
+
+        /// PostgreSQL: ids for `numbers` into `ids`, claiming those no
+        /// writer has stored yet. Writers run concurrently; the table's
+        /// sequence numbers whichever claims a number first.
+        async fn claim_callers(
+            tx: &mut Tx,
+            numbers: &[String],
+            ids: &mut [u32],
+            known: &CallerIds,
+            mine: &mut TxCallers,
+        ) -> StoreResult<()> {
+            let mut missing: Vec<usize> = Vec::new();
+            for i in known.lookup(numbers, ids) {
+                match mine.get(&numbers[i]) {
+                    Some(id) => ids[i] = id,
+                    None => missing.push(i),
+                }
+            }
+            // Claimed in sorted order, as every writer does: writers share
+            // caller numbers, and two claiming the same numbers in
+            // different orders deadlock on the unique index.
+            missing.sort_unstable_by(|a, b| numbers[*a].cmp(&numbers[*b]));
+            let positions: std::collections::HashMap<&str, usize> = missing.iter().map(|&i| (numbers[i].as_str(), i)).collect();
+            for chunk in missing.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (number) ");
+                qb.push_values(chunk, |mut b, i| {
+                    b.push_bind(numbers[*i].clone());
+                });
+                qb.push(" ON CONFLICT (number) DO NOTHING");
+                qb.build().execute(&mut **tx).await.map_err(classify)?;
+                let mut qb = QueryBuilder::<Db>::new("SELECT id, number FROM callers WHERE number IN (");
+                let mut sep = qb.separated(", ");
+                for i in chunk {
+                    sep.push_bind(numbers[*i].clone());
+                }
+                qb.push(")");
+                let rows = qb.build().fetch_all(&mut **tx).await.map_err(classify)?;
+                if rows.len() != chunk.len() {
+                    return Err(StoreError::Corrupt("a caller id was not stored".into()));
+                }
+                for r in rows {
+                    let id = caller_id(r.try_get("id")?)?;
+                    let number: String = r.try_get("number")?;
+                    let i = *positions
+                        .get(number.as_str())
+                        .ok_or_else(|| StoreError::Corrupt(format!("caller {number} was not asked for")))?;
+                    ids[i] = id;
+                    mine.put(number, id);
+                }
+            }
+            Ok(())
+        }
+
+        /// SQLite: ids for `numbers` into `ids`. One writer at a time, and
+        /// once the book has read the log to its end (in this transaction,
+        /// or beside it while this writer holds the write lock) it holds
+        /// every committed caller and `mine` this transaction's: the rest
+        /// are new and take the next ids, returned to append to the log.
+        async fn assign_callers(
+            conn: &mut Conn,
+            numbers: &[String],
+            ids: &mut [u32],
+            known: &CallerIds,
+            mine: &mut TxCallers,
+        ) -> StoreResult<Vec<(i64, String)>> {
+            if !mine.read {
+                read_callers(&mut *conn, known).await?;
+                mine.read = true;
+            }
+            let mut missing: Vec<usize> = Vec::new();
+            for i in known.lookup(numbers, ids) {
+                match mine.get(&numbers[i]) {
+                    Some(id) => ids[i] = id,
+                    None => missing.push(i),
+                }
+            }
+            if missing.is_empty() {
+                return Ok(Vec::new());
+            }
+            missing.sort_unstable_by(|a, b| numbers[*a].cmp(&numbers[*b]));
+            let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM callers")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(classify)?;
+            let mut new = Vec::with_capacity(missing.len());
+            for (k, i) in missing.into_iter().enumerate() {
+                let id = first + k as i64;
+                ids[i] = caller_id(id)?;
+                mine.put(numbers[i].clone(), ids[i]);
+                new.push((id, numbers[i].clone()));
+            }
+            Ok(new)
+        }
+
+        /// SQLite: appends callers [`assign_callers`] numbered to the log.
+        async fn append_callers(conn: &mut Conn, new: &[(i64, String)]) -> StoreResult<()> {
+            for chunk in new.chunks(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO callers (id, number) ");
+                qb.push_values(chunk, |mut b, (id, n)| {
+                    b.push_bind(*id).push_bind(n.clone());
+                });
+                qb.build().execute(&mut *conn).await.map_err(classify)?;
+            }
+            Ok(())
+        }
+
+        /// SQLite: the id the next caller set kept apart takes (one writer
+        /// at a time). PostgreSQL keeps every set in its row.
+        async fn next_caller_set(conn: &mut Conn) -> StoreResult<i64> {
+            if CLAIM_ROWS {
+                return Ok(0);
+            }
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM rollup_sets")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(classify)
+        }
+
+        /// The stored rows of a chunk of changes (PostgreSQL: locked), and
+        /// the caller sets recounted for changes that ask.
+        async fn read_rows(
+            conn: &mut Conn,
+            chunk: &[(&Key, &rollup::Change)],
+            known: &CallerIds,
+            mine: &TxCallers,
+        ) -> StoreResult<StoredRows> {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT level, bucket, phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}, breakdown, callers_ref \
+                 FROM rollups WHERE (level, bucket, phone_number) IN (VALUES "
+            ));
+            for (i, (k, _)) in chunk.iter().enumerate() {
+                qb.push(if i == 0 { "(" } else { ", (" });
+                qb.push_bind(k.level).push(", ").push_bind(k.bucket).push(", ").push_bind(k.phone_number.clone()).push(")");
+            }
+            qb.push(")");
+            if CLAIM_ROWS {
+                // Lock in key order (bytes, as Rust orders `Key`), the
+                // order every writer uses: all of them share the
+                // all-lines rows, and locks taken in scan order could
+                // deadlock two writers.
+                qb.push(" ORDER BY level, phone_number COLLATE \"C\", bucket");
+            }
+            qb.push($lock_row);
+            let mut out = StoredRows::default();
+            for r in qb.build().fetch_all(&mut *conn).await.map_err(classify)? {
+                let key = Key { level: r.try_get("level")?, bucket: r.try_get("bucket")?, phone_number: r.try_get("phone_number")? };
+                let row = StoredRow {
+                    counts: sums_from(&r)?,
+                    callers: stored_set(&r)?.to_vec(),
+                    breakdown: r.try_get("breakdown")?,
+                    set_ref: r.try_get("callers_ref")?,
+                };
+                out.rows.insert(key, row);
+            }
+            for (k, ch) in chunk {
+                if ch.rebuild {
+                    out.rebuilt.insert((*k).clone(), bucket_callers(&mut *conn, k, known, mine).await?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// Stores a chunk of rows [`finish_rows`] made.
+        async fn write_rows(conn: &mut Conn, mut p: Prepared) -> StoreResult<()> {
+            for part in p.sets.chunks_mut(INSERT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO rollup_sets (id, callers) ");
+                // The encoded sets move into the statement (they are
+                // the largest values a flush writes).
+                qb.push_values(part.iter_mut(), |mut b, (id, set)| {
+                    b.push_bind(*id).push_bind(std::mem::take(set));
+                });
+                qb.push(" ON CONFLICT (id) DO UPDATE SET callers = excluded.callers");
+                qb.build().execute(&mut *conn).await.map_err(classify)?;
+            }
+            if !p.dropped.is_empty() {
+                let mut qb = QueryBuilder::<Db>::new("DELETE FROM rollup_sets WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for id in &p.dropped {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *conn).await.map_err(classify)?;
+            }
+            if p.rows.is_empty() {
+                return Ok(());
+            }
+            let mut qb = QueryBuilder::<Db>::new(format!("INSERT INTO rollups ({ROLLUP_COLUMNS}) "));
+            qb.push_values(p.rows, |mut b, r| {
+                b.push_bind(r.key.level)
+                    .push_bind(r.key.bucket)
+                    .push_bind(r.key.phone_number)
+                    .push_bind(r.counts.calls)
+                    .push_bind(r.counts.answered)
+                    .push_bind(r.counts.missed)
+                    .push_bind(r.counts.abandoned)
+                    .push_bind(r.counts.failed)
+                    .push_bind(r.counts.talk_seconds)
+                    .push_bind(r.callers)
+                    .push_bind(r.breakdown)
+                    .push_bind(r.set_ref);
+            });
+            qb.push(
+                " ON CONFLICT (level, bucket, phone_number) DO UPDATE SET calls = excluded.calls, \
+                 answered = excluded.answered, missed = excluded.missed, abandoned = excluded.abandoned, \
+                 failed = excluded.failed, talk_seconds = excluded.talk_seconds, callers = excluded.callers, \
+                 breakdown = excluded.breakdown, callers_ref = excluded.callers_ref",
+            );
+            qb.build().execute(&mut *conn).await.map_err(classify)?;
+            Ok(())
+        }
+
+        /// SQLite, a batch of calls none of which is stored yet (an
+        /// import's usual batch): its rollup rows read, changed and encoded
+        /// on another connection and thread while the writer inserts the
+        /// calls, for the writer to store once every call went in. Reading
+        /// beside the writer sees what the writer's transaction would: the
+        /// writer holds the write lock from `BEGIN IMMEDIATE` and has
+        /// written no caller and no rollup row before it stores these.
+        /// `None` when `stop` was raised (a call was stored already, so the
+        /// writer rolls up what it inserted itself) or a change needs a
+        /// bucket recounted from the raw rows.
+        async fn speculate(
+            pool: sqlx::Pool<Db>,
+            facts: Vec<Fact>,
+            known: CallerIds,
+            stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        ) -> StoreResult<Option<Speculated>> {
+            use std::sync::atomic::Ordering;
+            let stopped = || stop.load(Ordering::Relaxed);
+            let mut delta = tokio::task::spawn_blocking(move || {
+                let mut delta = Delta::default();
+                for f in &facts {
+                    delta.insert(f);
+                }
+                delta.changes();
+                delta
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("rolling calls up to their rows stopped: {e}")))?;
+            if stopped() {
+                return Ok(None);
+            }
+            let mut conn = pool.acquire().await.map_err(classify)?;
+            let mut mine = TxCallers::default();
+            let mut ids = vec![0u32; delta.caller_numbers().len()];
+            let new = assign_callers(&mut *conn, delta.caller_numbers(), &mut ids, &known, &mut mine).await?;
+            let mut next_set = next_caller_set(&mut *conn).await?;
+            let mut stored = Vec::new();
+            {
+                let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
+                if changes.iter().any(|(_, ch)| ch.rebuild) {
+                    return Ok(None);
+                }
+                for chunk in changes.chunks(ROLLUP_CHUNK) {
+                    if stopped() {
+                        return Ok(None);
+                    }
+                    stored.push(read_rows(&mut *conn, chunk, &known, &mine).await?);
+                }
+            }
+            drop(conn);
+            let rows = tokio::task::spawn_blocking(move || -> StoreResult<Vec<Prepared>> {
+                let changes: Vec<(&Key, &rollup::Change)> = delta.changes().iter().collect();
+                changes
+                    .chunks(ROLLUP_CHUNK)
+                    .zip(stored)
+                    .map(|(chunk, s)| finish_rows(chunk, s, &ids, true, &mut next_set))
+                    .collect()
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("rolling calls up to their rows stopped: {e}")))??;
+            Ok(Some(Speculated { new_callers: new, mine, rows }))
         }
 
         /// SQLite: reads the callers log past the book's end into the book.
@@ -572,7 +787,7 @@ macro_rules! store_impl {
         }
 
         /// The callers of one bucket, recounted from the raw rows.
-        async fn bucket_callers(tx: &mut Tx, k: &Key, known: &CallerIds, mine: &TxCallers) -> StoreResult<roaring::RoaringBitmap> {
+        async fn bucket_callers(conn: &mut Conn, k: &Key, known: &CallerIds, mine: &TxCallers) -> StoreResult<roaring::RoaringBitmap> {
             let (from, to) = k.seconds();
             // All lines' row (`phone_number` '') takes every line's callers;
             // a line's reads through the (phone_number, started_at) index.
@@ -588,7 +803,7 @@ macro_rules! store_impl {
                 qb.push(" AND c.phone_number = ").push_bind(k.phone_number.clone());
             }
             qb.push(" AND c.started_at >= ").push_bind(from).push(" AND c.started_at < ").push_bind(to);
-            let rows = qb.build().fetch_all(&mut **tx).await.map_err(classify)?;
+            let rows = qb.build().fetch_all(&mut *conn).await.map_err(classify)?;
             rows.iter()
                 .map(|r| {
                     if CLAIM_ROWS {
@@ -1726,6 +1941,14 @@ macro_rules! store_impl {
                 refs.sort_by(|a, b| (a.provider.as_str(), &a.provider_call_id).cmp(&(b.provider.as_str(), &b.provider_call_id)));
                 ensure_flows(&mut tx, &refs).await?;
                 let mut delta = Delta::default();
+                // SQLite, an import's batch: its rollups are worked out
+                // beside the inserts, and used if every call went in new.
+                let speculation = (!CLAIM_ROWS && self.rolls_up_beside() && refs.len() >= SPECULATE_FROM).then(|| {
+                    let facts: Vec<Fact> = refs.iter().map(|c| Fact::of(c)).collect();
+                    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let task = tokio::spawn(speculate(self.pool.clone(), facts, self.callers.clone(), stop.clone()));
+                    (task, stop)
+                });
                 // Calls not stored yet go in with one multi-row insert a
                 // chunk; the rest (and repeats) merge in one go after them.
                 // Keys are sorted, so a call's first record is the one
@@ -1733,6 +1956,9 @@ macro_rules! store_impl {
                 let chunks: Vec<&[&NewCall]> = refs.chunks(INSERT_CHUNK).collect();
                 let mut high = high_water(&mut tx).await?;
                 let mut stored: Vec<&NewCall> = Vec::new();
+                // What each chunk inserted, sorted out once the speculation
+                // is known to be of no use.
+                let mut pending: Vec<(&[&NewCall], Inserted)> = Vec::new();
                 let mut next = chunks.first().map(|c| insert_new(c, now));
                 let mut done: Option<(&[&NewCall], Inserted)> = None;
                 for (i, chunk) in chunks.iter().enumerate() {
@@ -1741,21 +1967,59 @@ macro_rules! store_impl {
                     // builds the next one's insert and rolls up the last.
                     let (inserted, built) = futures_util::join!(insert_built(&mut tx, qb, chunk.len(), &mut high), async {
                         if let Some((c, ins)) = done.take() {
-                            sort_out(c, ins, &mut out, &mut delta, &mut stored);
+                            match &speculation {
+                                Some(_) => pending.push((c, ins)),
+                                None => sort_out(c, ins, &mut out, &mut delta, &mut stored),
+                            }
                         }
                         chunks.get(i + 1).map(|c| insert_new(c, now))
                     });
-                    done = Some((chunk, inserted?));
+                    let inserted = inserted?;
+                    if let Some((_, stop)) = &speculation
+                        && !matches!(inserted, Inserted::All)
+                    {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    done = Some((chunk, inserted));
                     next = built;
                 }
-                if let Some((c, ins)) = done.take() {
-                    sort_out(c, ins, &mut out, &mut delta, &mut stored);
+                pending.extend(done.take());
+                let speculated = match speculation {
+                    Some((task, stop)) if !stop.load(std::sync::atomic::Ordering::Relaxed) => match task.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(cause = %e, "rolling up beside the inserts failed; rolling up after them");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::debug!(cause = %e, "rolling up beside the inserts stopped; rolling up after them");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                let mut mine = TxCallers::default();
+                if speculated.is_some() {
+                    out.created += pending.iter().map(|(c, _)| c.len() as u64).sum::<u64>();
+                } else {
+                    for (c, ins) in pending {
+                        sort_out(c, ins, &mut out, &mut delta, &mut stored);
+                    }
                 }
                 let inserted_by = began.elapsed();
                 merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 let merged_by = began.elapsed();
-                let mut mine = TxCallers::default();
-                flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
+                match speculated {
+                    Some(s) => {
+                        self.rolled_up_beside();
+                        append_callers(&mut *tx, &s.new_callers).await?;
+                        for rows in s.rows {
+                            write_rows(&mut *tx, rows).await?;
+                        }
+                        mine = s.mine;
+                    }
+                    None => flush(&mut tx, &mut delta, &self.callers, &mut mine).await?,
+                }
                 let flushed_by = began.elapsed();
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(mine);

@@ -20,6 +20,12 @@ pub struct SqliteStore {
     /// growing sleeps, a steady writer (batch imports) starved the webhook
     /// batcher for over a second. Other processes still meet the busy timeout.
     write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Whether an import's rollups are worked out on a second connection
+    /// while its writer inserts the calls: a file's, not an in-memory
+    /// database's (whose connections share one cache and lock tables).
+    beside: bool,
+    /// Batches rolled up that way (for tests).
+    rolled_up_beside: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The background checkpointer, stopped with the last clone.
     _checkpointer: std::sync::Arc<AbortOnDrop>,
 }
@@ -64,6 +70,8 @@ impl SqliteStore {
             pool,
             callers: super::callers::CallerIds::book(),
             write_turns: Some(turns),
+            beside: super::sqlite_path(url).is_some(),
+            rolled_up_beside: Default::default(),
             _checkpointer: std::sync::Arc::new(AbortOnDrop(checkpoints)),
         }
         .prepare()
@@ -148,6 +156,17 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+impl SqliteStore {
+    fn rolls_up_beside(&self) -> bool {
+        self.beside
+    }
+
+    fn rolled_up_beside(&self) {
+        self.rolled_up_beside
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -349,6 +368,98 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((counts.calls, counts.answered), (3_000, 2_250));
+    }
+
+    /// An import's batches of new calls roll up on a second connection
+    /// beside the inserts; a batch with stored calls among them rolls up
+    /// after its writes instead. Either way the rollups equal a rebuild
+    /// from the calls, caller sets kept apart included, and an in-memory
+    /// database (whose connections share locks) never rolls up beside.
+    #[tokio::test]
+    async fn import_batches_roll_up_beside_the_inserts_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("beside.db").display());
+        let lines = ["+918041234567", "+918041234568"];
+        // A call a minute over two days, 1 200 callers: day rows hold sets
+        // large enough to be kept apart in `rollup_sets`.
+        let batch = |from: usize, n: usize, callers: usize| -> Vec<NewCall> {
+            (from..from + n)
+                .map(|i| NewCall {
+                    provider_call_id: format!("beside-{i:06}"),
+                    phone_number: E164::from_stored(lines[i % 2].into()),
+                    other_party: Some(format!("+9198{:08}", (i * 7) % callers)),
+                    started_at: jiff::Timestamp::from_second(1_768_550_400 + 60 * i as i64)
+                        .unwrap(),
+                    ..call(i)
+                })
+                .collect()
+        };
+        let beside = |s: &SqliteStore| {
+            s.rolled_up_beside
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let first = batch(0, 3_000, 1_200);
+        assert_eq!(store.merge_calls(&first).await.unwrap().created, 3_000);
+        assert_eq!(beside(&store), 1, "new calls roll up beside");
+        let (sets,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rollup_sets")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(sets > 0, "some caller sets are kept apart");
+        // New calls whose callers are partly stored already, partly new.
+        assert_eq!(
+            store
+                .merge_calls(&batch(3_000, 2_500, 1_700))
+                .await
+                .unwrap()
+                .created,
+            2_500
+        );
+        assert_eq!(beside(&store), 2);
+        assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+        // Stored calls changed (longer talk; ten by another caller, which
+        // recounts their buckets' callers), with new calls after them.
+        let mut mixed = batch(4_000, 3_000, 1_700);
+        for (k, c) in mixed[..1_000].iter_mut().enumerate() {
+            c.duration_seconds = 90;
+            if k < 10 {
+                c.other_party = Some("+919900000001".into());
+            }
+        }
+        let out = store.merge_calls(&mixed).await.unwrap();
+        assert_eq!(
+            (out.created, out.updated, out.unchanged),
+            (1_500, 1_000, 500)
+        );
+        assert_eq!(beside(&store), 2, "stored calls roll up after the writes");
+        assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+        let all = crate::store::LineScope::All;
+        let total = store.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        assert_eq!(total[""].calls, 7_000);
+        assert_eq!(total[""].talk_seconds, 7_000 * 30 + 1_000 * 60);
+        assert_eq!(total[""].unique_callers, 1_701);
+        // The same batches into an in-memory database: the same figures,
+        // rolled up after the writes.
+        let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        for b in [first, batch(3_000, 2_500, 1_700), mixed] {
+            memory.merge_calls(&b).await.unwrap();
+        }
+        assert_eq!(beside(&memory), 0);
+        assert_eq!(memory.rollup_drift().await.unwrap(), Vec::<String>::new());
+        let again = memory.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        assert_eq!(
+            (
+                again[""].calls,
+                again[""].talk_seconds,
+                again[""].unique_callers
+            ),
+            (
+                total[""].calls,
+                total[""].talk_seconds,
+                total[""].unique_callers
+            )
+        );
     }
 
     /// The checkpointer stops with the last clone of its store.
