@@ -308,7 +308,7 @@ fn day_calls(
             }),
             recording_url: (status == CallStatus::Completed)
                 .then(|| format!("https://recordings.example.com/demo/{li}/{date}/{k}.mp3")),
-            raw: json!({"source": "linewise demo"}),
+            raw: json!({"source": "linewise demo"}).into(),
         });
     }
 }

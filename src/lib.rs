@@ -10,7 +10,7 @@
 //! | [`config`] | every setting, as a flag and a `LINEWISE_*` variable |
 //! | [`cli`] | `serve`, `user add`, `demo` |
 //! | [`app`] | start-up: open the store, the JWT secret, the first admin |
-//! | [`domain`] | pure, validated types: E.164 numbers, calls, roles, periods, filters |
+//! | [`domain`] | pure, validated types: E.164 numbers, calls (and their provider record, [`domain::Raw`]), roles, periods, filters |
 //! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/`; [`store::rollup`]: the pre-aggregated figures every analytics read uses, kept in the write's transaction; `store/callers.rs`: the caller ids behind exact distinct callers |
 //! | [`analytics`] | every metric defined once, on counts the store takes |
 //! | [`auth`] | Argon2id passwords and HS256 tokens |

@@ -268,7 +268,7 @@ impl Traffic {
             flow_id: flow.map(|f| f.0.to_string()),
             flow_name: flow.map(|f| f.1.to_string()),
             recording_url: None,
-            raw: json!({}),
+            raw: json!({}).into(),
         }
     }
 

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::{E164, Invalid, Region};
+use super::{E164, Invalid, Raw, Region};
 
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident, $field:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -140,7 +140,7 @@ pub struct NewCall {
     pub flow_name: Option<String>,
     pub recording_url: Option<String>,
     /// The provider's original fields.
-    pub raw: Value,
+    pub raw: Raw,
 }
 
 const CALL_FIELDS: &[&str] = &[
@@ -159,16 +159,6 @@ const CALL_FIELDS: &[&str] = &[
     "raw",
 ];
 
-/// Whether any string or key in `v` holds U+0000.
-fn json_has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(json_has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
-        _ => false,
-    }
-}
-
 impl NewCall {
     /// PostgreSQL cannot store U+0000 in text, so a call holding one is
     /// refused on both engines, naming the field.
@@ -185,7 +175,7 @@ impl NewCall {
             .filter(|(_, v)| v.is_some_and(|s| s.contains('\0')))
             .map(|(field, _)| Invalid::new(*field, "must not contain a NUL character (\\u0000)"))
             .collect();
-        if errs.is_empty() && json_has_nul(&self.raw) {
+        if errs.is_empty() && self.raw.has_nul() {
             errs.push(Invalid::new(
                 "raw",
                 "must not contain a NUL character (\\u0000)",
@@ -230,7 +220,7 @@ impl NewCall {
                 format!("a call must be a JSON object, got {}", kind(item)),
             )]);
         };
-        Self::from_fields(obj, || raw.unwrap_or_else(|| item.clone()), region)
+        Self::from_fields(obj, || raw.unwrap_or_else(|| item.clone()).into(), region)
     }
 
     /// The one validation of a call record, from its fields in the `calls`
@@ -239,7 +229,7 @@ impl NewCall {
     /// object kept apart, or the record as it came.
     pub fn from_fields(
         obj: &impl CallFields,
-        whole: impl FnOnce() -> Value,
+        whole: impl FnOnce() -> Raw,
         region: Region,
     ) -> Result<NewCall, Vec<Invalid>> {
         let mut errs = Vec::new();
@@ -281,7 +271,7 @@ impl NewCall {
         let recording_url = take!(opt_text(obj, "recordingUrl").map(|v| v.map(str::to_string)));
         let raw = match obj.field("raw") {
             None | Some(Value::Null) => Some(whole()),
-            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(v @ Value::Object(_)) => Some(v.clone().into()),
             Some(v) => take!(Err(Invalid::new(
                 "raw",
                 format!("must be an object, got {}", kind(v)),
@@ -336,7 +326,7 @@ impl NewCall {
         } else {
             other.status
         };
-        let raw = match (self.raw, other.raw) {
+        let raw = match (self.raw.into_value(), other.raw.into_value()) {
             (Value::Object(mut a), Value::Object(b)) => {
                 a.extend(b);
                 Value::Object(a)
@@ -359,7 +349,7 @@ impl NewCall {
             flow_id: other.flow_id.or(self.flow_id),
             flow_name: other.flow_name.or(self.flow_name),
             recording_url: other.recording_url.or(self.recording_url),
-            raw,
+            raw: raw.into(),
         }
     }
 }

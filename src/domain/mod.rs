@@ -9,6 +9,7 @@ pub mod call;
 pub mod filter;
 pub mod period;
 pub mod phone;
+pub mod raw;
 pub mod role;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ pub use call::{CallDirection, CallStatus, NewCall, Provider};
 pub use filter::LineFilter;
 pub use period::{Period, parse_timezone};
 pub use phone::{E164, Region};
+pub use raw::Raw;
 pub use role::Role;
 
 /// A value that was refused, with the field it came in and a message a person

@@ -15,11 +15,10 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use serde_json::Value;
-
 use super::IngestContext;
 use super::exotel::{self, Draft, Field, Fields, present, seconds};
-use crate::domain::{Invalid, NewCall};
+use crate::domain::raw::{Header, RawRow};
+use crate::domain::{Invalid, NewCall, Raw};
 
 /// The calls of a CSV file, in order, each with the 1-based line of the
 /// file it starts on. Build it with [`CsvCalls::new`].
@@ -36,6 +35,8 @@ pub struct CsvCalls<R: Read> {
 #[derive(Debug, Clone)]
 pub struct CsvLayout {
     headers: Vec<String>,
+    /// The same names, shared by every row's `raw`.
+    names: Header,
     shape: Shape,
     columns: Columns,
     ctx: IngestContext,
@@ -228,6 +229,7 @@ impl<R: Read> CsvCalls<R> {
         Ok(CsvCalls {
             reader,
             layout: CsvLayout {
+                names: Header::new(&headers),
                 headers,
                 shape,
                 columns,
@@ -331,13 +333,7 @@ impl CsvLayout {
         if !errs.is_empty() {
             return Err(errs);
         }
-        let raw = Value::Object(
-            self.headers
-                .iter()
-                .zip(&values)
-                .map(|(h, v)| (h.clone(), Value::String((*v).to_string())))
-                .collect(),
-        );
+        let raw = Raw::Row(RawRow::new(&self.names, values.iter().copied()));
         let field = |col: Option<usize>, default: &'static str| match col {
             Some(i) => Field {
                 name: self.headers[i].as_str(),

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::IngestContext;
 use crate::domain::call::CallFields;
-use crate::domain::{CallDirection, CallStatus, Invalid, NewCall, Region};
+use crate::domain::{CallDirection, CallStatus, Invalid, NewCall, Raw, Region};
 
 /// One item of Exotel's Call Details JSON (an element of `{"Calls": [...]}`,
 /// or the value of `{"Call": {...}}`).
@@ -68,7 +68,7 @@ pub fn call_from_details(item: &Value, ctx: &IngestContext) -> Result<NewCall, V
         flow_id,
         flow_name,
     };
-    to_call(&fields, "exotel", item.clone(), ctx)
+    to_call(&fields, "exotel", item.clone().into(), ctx)
 }
 
 /// One Exotel live callback, as decoded key/value pairs: the passthru
@@ -135,7 +135,7 @@ pub fn call_from_callback(
         flow_id: param_field(params, &["flow_id", "FlowId", "AppId"]),
         flow_name: param_field(params, &["flow_name", "FlowName", "AppName"]),
     };
-    to_call(&fields, "exotel", params_object(params), ctx)
+    to_call(&fields, "exotel", params_object(params).into(), ctx)
 }
 
 /// A provider field: the name it came in (for error messages) and its value,
@@ -180,7 +180,7 @@ pub(super) struct Fields<'a> {
 pub(super) fn to_call(
     f: &Fields<'_>,
     provider: &str,
-    raw: Value,
+    raw: Raw,
     ctx: &IngestContext,
 ) -> Result<NewCall, Vec<Invalid>> {
     let mut d = Draft::new(provider);
@@ -427,8 +427,8 @@ impl<'a> Draft<'a> {
         self.reported.push(key);
     }
 
-    /// Validates through [`NewCall::from_json`], with `raw` the provider's record.
-    pub fn finish(mut self, raw: Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
+    /// Validates through [`NewCall::from_fields`], with `raw` the provider's record.
+    pub fn finish(mut self, raw: Raw, region: Region) -> Result<NewCall, Vec<Invalid>> {
         // The object itself is built only for a `raw` that is not one, for
         // the validation to name it.
         let checked = if raw.is_object() {
@@ -439,7 +439,7 @@ impl<'a> Draft<'a> {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-            obj.insert("raw".into(), raw);
+            obj.insert("raw".into(), raw.into_value());
             NewCall::from_json_owned(Value::Object(obj), region)
         };
         match checked {
@@ -617,7 +617,9 @@ mod tests {
             obj[key] = Value::String(value.into());
         }
         let from_json = NewCall::from_json(&obj, Region::default()).unwrap();
-        let from_draft = draft(&good).finish(raw.clone(), Region::default()).unwrap();
+        let from_draft = draft(&good)
+            .finish(raw.clone().into(), Region::default())
+            .unwrap();
         assert_eq!(from_draft, from_json);
         assert_eq!(from_draft.phone_number.as_str(), "+918041234567");
         assert_eq!(from_draft.raw, raw);
@@ -626,13 +628,13 @@ mod tests {
         bad[4].2 = "exploded";
         bad[5].2 = "yesterday";
         let errs = draft(&bad)
-            .finish(raw.clone(), Region::default())
+            .finish(raw.clone().into(), Region::default())
             .unwrap_err();
         let named: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(named, ["Status", "StartTime"], "{errs:?}");
 
         let errs = draft(&good)
-            .finish(Value::String("x".into()), Region::default())
+            .finish(Value::String("x".into()).into(), Region::default())
             .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].field, "raw");

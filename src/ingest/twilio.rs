@@ -64,7 +64,7 @@ pub fn call_from_resource(item: &Value, ctx: &IngestContext) -> Result<NewCall, 
         }
     }
     read_duration(&mut d, &json_field(obj, &["duration"]));
-    d.finish(item.clone(), ctx.region)
+    d.finish(item.clone().into(), ctx.region)
 }
 
 /// One Twilio status callback (the form Twilio POSTs): CallSid, From, To,
@@ -115,7 +115,7 @@ pub fn call_from_callback(
         }
     }
     d.text("recordingUrl", &param_field(params, &["RecordingUrl"]));
-    d.finish(params_object(params), ctx.region)
+    d.finish(params_object(params).into(), ctx.region)
 }
 
 /// Twilio's `X-Twilio-Signature` for a form POST: base64 of the HMAC-SHA1,

@@ -351,9 +351,9 @@ macro_rules! store_impl {
                 flow_id: r.try_get("flow_id")?,
                 flow_name: None,
                 recording_url: r.try_get("recording_url")?,
-                raw: serde_json::Value::Null,
+                raw: serde_json::Value::Null.into(),
             };
-            call.raw = super::raw::decode(&r.try_get::<String, _>("raw")?, &call)?;
+            call.raw = super::raw::decode(&r.try_get::<String, _>("raw")?, &call)?.into();
             Ok(call)
         }
 

@@ -208,7 +208,7 @@ mod tests {
             flow_id: None,
             flow_name: None,
             recording_url: None,
-            raw: serde_json::json!({}),
+            raw: serde_json::json!({}).into(),
         }
     }
 
