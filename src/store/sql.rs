@@ -289,6 +289,8 @@ macro_rules! store_impl {
         type DbRow = <Db as sqlx::Database>::Row;
         type Tx = sqlx::Transaction<'static, Db>;
         type Conn = <Db as sqlx::Database>::Connection;
+        /// A batch's rollups worked out beside its inserts, and the flag that stops it.
+        type Speculation = (tokio::task::JoinHandle<StoreResult<Option<Speculated>>>, std::sync::Arc<std::sync::atomic::AtomicBool>);
 
         fn line_row(r: &DbRow) -> StoreResult<PhoneNumberRow> {
             Ok(PhoneNumberRow {
@@ -425,6 +427,45 @@ macro_rules! store_impl {
             async fn begin_writing(&self) -> StoreResult<(Option<tokio::sync::OwnedMutexGuard<()>>, Tx)> {
                 let turn = self.write_turn().await;
                 Ok((turn, begin_write(&self.pool).await?))
+            }
+
+            /// SQLite, an import's batch (`calls`, in key order): its
+            /// rollups worked out beside the writer's inserts ([`speculate`]),
+            /// to use if every call goes in new; raise the flag otherwise.
+            fn speculation(&self, calls: &[&NewCall]) -> Option<Speculation> {
+                (!CLAIM_ROWS && self.rolls_up_beside() && calls.len() >= SPECULATE_FROM).then(|| {
+                    let facts: Vec<Fact> = calls.iter().map(|c| Fact::of(c)).collect();
+                    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let task = tokio::spawn(speculate(self.pool.clone(), facts, self.callers.clone(), stop.clone()));
+                    (task, stop)
+                })
+            }
+
+            /// Stores what a [`speculation`](Self::speculation) worked out,
+            /// if it ran to its end unstopped: `Some(callers)` for
+            /// [`CallerIds::remember`]; `None`: roll up after the writes.
+            async fn store_speculated(&self, tx: &mut Tx, speculation: Option<Speculation>) -> StoreResult<Option<TxCallers>> {
+                let s = match speculation {
+                    Some((task, stop)) if !stop.load(std::sync::atomic::Ordering::Relaxed) => match task.await {
+                        Ok(Ok(Some(s))) => s,
+                        Ok(Ok(None)) => return Ok(None),
+                        Ok(Err(e)) => {
+                            tracing::debug!(cause = %e, "rolling up beside the inserts failed; rolling up after them");
+                            return Ok(None);
+                        }
+                        Err(e) => {
+                            tracing::debug!(cause = %e, "rolling up beside the inserts stopped; rolling up after them");
+                            return Ok(None);
+                        }
+                    },
+                    _ => return Ok(None),
+                };
+                self.rolled_up_beside();
+                append_callers(&mut **tx, &s.new_callers).await?;
+                for rows in s.rows {
+                    write_rows(&mut **tx, rows).await?;
+                }
+                Ok(Some(s.mine))
             }
         }
 
@@ -1887,17 +1928,20 @@ macro_rules! store_impl {
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 let mut delta = Delta::default();
+                let speculation = self.speculation(&batch);
+                let mut created: Vec<&NewCall> = Vec::new();
                 let mut high = high_water(&mut tx).await?;
                 for chunk in batch.chunks(INSERT_CHUNK) {
                     // New calls go in first; the rest overwrite what is stored.
                     let mut inserted = insert_built(&mut tx, insert_new(chunk, now), chunk.len(), &mut high).await?;
                     let (new, stored): (Vec<&NewCall>, Vec<&NewCall>) = chunk.iter().copied().partition(|c| inserted.take(c));
                     outcome.created += new.len() as u64;
-                    for c in new {
-                        delta.insert(&Fact::of(c));
-                    }
+                    created.extend(new);
                     if stored.is_empty() {
                         continue;
+                    }
+                    if let Some((_, stop)) = &speculation {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     let before = stored_facts(&mut tx, &stored).await?;
                     for c in &stored {
@@ -1919,8 +1963,17 @@ macro_rules! store_impl {
                     );
                     qb.build().execute(&mut *tx).await.map_err(classify)?;
                 }
-                let mut mine = TxCallers::default();
-                flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
+                let mine = match self.store_speculated(&mut tx, speculation).await? {
+                    Some(mine) => mine,
+                    None => {
+                        for c in created {
+                            delta.insert(&Fact::of(c));
+                        }
+                        let mut mine = TxCallers::default();
+                        flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
+                        mine
+                    }
+                };
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(mine);
                 Ok(outcome)
@@ -1943,12 +1996,7 @@ macro_rules! store_impl {
                 let mut delta = Delta::default();
                 // SQLite, an import's batch: its rollups are worked out
                 // beside the inserts, and used if every call went in new.
-                let speculation = (!CLAIM_ROWS && self.rolls_up_beside() && refs.len() >= SPECULATE_FROM).then(|| {
-                    let facts: Vec<Fact> = refs.iter().map(|c| Fact::of(c)).collect();
-                    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    let task = tokio::spawn(speculate(self.pool.clone(), facts, self.callers.clone(), stop.clone()));
-                    (task, stop)
-                });
+                let speculation = self.speculation(&refs);
                 // Calls not stored yet go in with one multi-row insert a
                 // chunk; the rest (and repeats) merge in one go after them.
                 // Keys are sorted, so a call's first record is the one
@@ -1984,21 +2032,13 @@ macro_rules! store_impl {
                     next = built;
                 }
                 pending.extend(done.take());
-                let speculated = match speculation {
-                    Some((task, stop)) if !stop.load(std::sync::atomic::Ordering::Relaxed) => match task.await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(cause = %e, "rolling up beside the inserts failed; rolling up after them");
-                            None
-                        }
-                        Err(e) => {
-                            tracing::debug!(cause = %e, "rolling up beside the inserts stopped; rolling up after them");
-                            None
-                        }
-                    },
-                    _ => None,
+                // Every call went in new: what was worked out beside the
+                // inserts is stored (and nothing is left to merge).
+                let speculated = if pending.iter().all(|(_, ins)| matches!(ins, Inserted::All)) {
+                    self.store_speculated(&mut tx, speculation).await?
+                } else {
+                    None
                 };
-                let mut mine = TxCallers::default();
                 if speculated.is_some() {
                     out.created += pending.iter().map(|(c, _)| c.len() as u64).sum::<u64>();
                 } else {
@@ -2009,17 +2049,14 @@ macro_rules! store_impl {
                 let inserted_by = began.elapsed();
                 merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 let merged_by = began.elapsed();
-                match speculated {
-                    Some(s) => {
-                        self.rolled_up_beside();
-                        append_callers(&mut *tx, &s.new_callers).await?;
-                        for rows in s.rows {
-                            write_rows(&mut *tx, rows).await?;
-                        }
-                        mine = s.mine;
+                let mine = match speculated {
+                    Some(mine) => mine,
+                    None => {
+                        let mut mine = TxCallers::default();
+                        flush(&mut tx, &mut delta, &self.callers, &mut mine).await?;
+                        mine
                     }
-                    None => flush(&mut tx, &mut delta, &self.callers, &mut mine).await?,
-                }
+                };
                 let flushed_by = began.elapsed();
                 tx.commit().await.map_err(classify)?;
                 self.callers.remember(mine);

@@ -455,6 +455,21 @@ mod tests {
         assert_eq!(total[""].calls, 7_000);
         assert_eq!(total[""].talk_seconds, 7_000 * 30 + 1_000 * 60);
         assert_eq!(total[""].unique_callers, 1_701);
+        // Upserts (the last record of a call wins) roll up beside their
+        // inserts too when every call is new, and after them when not.
+        let fresh = batch(7_000, 2_500, 1_700);
+        assert_eq!(store.upsert_calls(&fresh).await.unwrap().created, 2_500);
+        assert_eq!(beside(&store), 3, "new calls' upsert rolls up beside");
+        let mut again = batch(9_500, 2_500, 1_700);
+        for c in &mut again[..100] {
+            c.provider_call_id = c.provider_call_id.replace("beside-009", "beside-007");
+        }
+        let up = store.upsert_calls(&again).await.unwrap();
+        assert_eq!((up.created, up.updated), (2_400, 100));
+        assert_eq!(beside(&store), 3, "stored calls roll up after the writes");
+        assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+        let upserted = store.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        assert_eq!(upserted[""].calls, 7_000 + 2_500 + 2_400);
         // The same batches into an in-memory database: the same figures,
         // rolled up after the writes.
         let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
