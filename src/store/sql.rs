@@ -935,6 +935,15 @@ macro_rules! store_impl {
                 rows.iter().map(fact_row).collect()
             }
 
+            /// [`raw_facts`](Self::raw_facts) of a plan's raw edges, together.
+            async fn edge_facts(&self, scope: &LineScope, edges: &[(i64, i64)]) -> StoreResult<Vec<Fact>> {
+                let mut out = Vec::new();
+                for &(a, b) in edges {
+                    out.extend(self.raw_facts(scope, a, b).await?);
+                }
+                Ok(out)
+            }
+
             /// Rollup rows of the plan's `ranges` (`(level, lo, hi)`: the
             /// level's buckets in `[lo, hi)`), in one statement (a range a
             /// `SELECT {select} FROM rollups WHERE … {tail}`, joined by UNION
@@ -1001,26 +1010,27 @@ macro_rules! store_impl {
                 let key = |line: String| if per_line { line } else { String::new() };
                 // Hours keep no caller sets: their slots are read instead.
                 let ranges = plan.caller_ranges();
-                let rows = self
-                    .rollup_rows(
-                        &format!("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}"),
+                // The rollup rows and the raw edges on two connections at once.
+                let select = format!("phone_number, calls, answered, missed, abandoned, failed, talk_seconds, {CALLER_SET}");
+                let (rows, edges) = tokio::try_join!(
+                    self.rollup_rows(
+                        &select,
                         scope,
                         per_line,
                         &ranges,
                         "",
-                    )
-                    .await?;
+                    ),
+                    self.edge_facts(scope, &plan.raw),
+                )?;
                 for r in &rows {
                     let a = acc.entry(key(r.try_get("phone_number")?)).or_default();
                     rollup::add_counts(&mut a.0, &sums_from(r)?, 1);
                     a.1.add(stored_set(r)?)?;
                 }
-                for (a, b) in &plan.raw {
-                    for f in self.raw_facts(scope, *a, *b).await? {
-                        let e = acc.entry(key(f.phone_number.clone())).or_default();
-                        rollup::add_counts(&mut e.0, &f.counts(), 1);
-                        e.2.extend(f.other_party);
-                    }
+                for f in edges {
+                    let e = acc.entry(key(f.phone_number.clone())).or_default();
+                    rollup::add_counts(&mut e.0, &f.counts(), 1);
+                    e.2.extend(f.other_party);
                 }
                 // The edges' callers as ids, to union with the bitmaps.
                 let numbers: std::collections::BTreeSet<String> = acc.values().flat_map(|a| a.2.iter().cloned()).collect();
@@ -1080,18 +1090,20 @@ macro_rules! store_impl {
             ) -> StoreResult<std::collections::BTreeMap<String, CallCounts>> {
                 let plan = rollup::plan(from, to, true);
                 let mut out: std::collections::BTreeMap<String, CallCounts> = Default::default();
-                for r in self.rollup_rows("breakdown", scope, false, &plan.ranges, "").await? {
+                let (rows, edges) = tokio::try_join!(
+                    self.rollup_rows("breakdown", scope, false, &plan.ranges, ""),
+                    self.edge_facts(scope, &plan.raw),
+                )?;
+                for r in rows {
                     for ((d, value), c) in rollup::decode_breakdown(&r.try_get::<&[u8], _>("breakdown")?)? {
                         if d == dim {
                             rollup::add_counts(out.entry(value).or_default(), &c, 1);
                         }
                     }
                 }
-                for (a, b) in plan.raw {
-                    for f in self.raw_facts(scope, a, b).await? {
-                        let value = f.values()[dim as usize].1.to_string();
-                        rollup::add_counts(out.entry(value).or_default(), &f.counts(), 1);
-                    }
+                for f in edges {
+                    let value = f.values()[dim as usize].1.to_string();
+                    rollup::add_counts(out.entry(value).or_default(), &f.counts(), 1);
                 }
                 out.retain(|_, c| c.calls != 0);
                 Ok(out)
@@ -2194,10 +2206,10 @@ macro_rules! store_impl {
                 to: i64,
                 limit: i64,
             ) -> StoreResult<Vec<FlowCounts>> {
-                let names = self.flow_names().await?;
-                let mut out: Vec<FlowCounts> = self
-                    .dim_counts(scope, from, to, Dim::Flow)
-                    .await?
+                // The names and the counts on two connections at once: one
+                // round trip of latency, not two, in every dashboard.
+                let (names, counts) = tokio::try_join!(self.flow_names(), self.dim_counts(scope, from, to, Dim::Flow))?;
+                let mut out: Vec<FlowCounts> = counts
                     .into_iter()
                     .filter(|(id, _)| !id.is_empty())
                     .map(|(id, c)| FlowCounts {
