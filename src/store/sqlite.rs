@@ -22,9 +22,10 @@ pub struct SqliteStore {
     write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Whether an import's rollups are worked out on a second connection
     /// while its writer inserts the calls: a file's, not an in-memory
-    /// database's (whose connections share one cache and lock tables).
+    /// database's (`sqlite::memory:` or `?mode=memory`: its connections
+    /// share one cache and lock tables).
     beside: bool,
-    /// Batches rolled up that way (for tests).
+    /// Batches rolled up that way (a test asserts the path is taken).
     rolled_up_beside: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The background checkpointer, stopped with the last clone.
     _checkpointer: std::sync::Arc<AbortOnDrop>,
@@ -70,7 +71,7 @@ impl SqliteStore {
             pool,
             callers: super::callers::CallerIds::book(),
             write_turns: Some(turns),
-            beside: super::sqlite_path(url).is_some(),
+            beside: super::sqlite_path(url).is_some() && !url.contains("mode=memory"),
             rolled_up_beside: Default::default(),
             _checkpointer: std::sync::Arc::new(AbortOnDrop(checkpoints)),
         }
@@ -82,10 +83,6 @@ impl SqliteStore {
 /// A commit checkpoints the write-ahead log itself only past this many
 /// pages, should [`checkpointer`] fall behind.
 const BACKSTOP_PAGES: u32 = 10_000;
-/// Past this many pages in the log, [`checkpointer`] queues for a writer's
-/// turn to finish its copy; short of it, it takes only a turn no writer
-/// is waiting for.
-const QUEUE_PAGES: i64 = 4_000;
 /// How often [`checkpointer`] copies the write-ahead log into the file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -102,10 +99,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// ended), so the log grew to the backstop. So once the bulk is copied, the
 /// few frames committed meanwhile are copied in a writer's turn (no write
 /// transaction of this process is open then; ~3 ms at 5 000 callbacks/s),
-/// and the next writer starts the log from its beginning. A turn writers
-/// queue for is waited for only once the log passes [`QUEUE_PAGES`]: an
-/// import's batches follow each other with no gap, and a wait after every
-/// second batch was 5 % of its time.
+/// and the next writer starts the log from its beginning.
 async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex<()>>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -130,14 +124,7 @@ async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex
             continue;
         }
         let beside = began.elapsed();
-        let turn = match turns.try_lock() {
-            Ok(turn) => turn,
-            // Writers back to back (an import's batches, a burst of
-            // callbacks) are not held up while the log is well short of
-            // the backstop: each wait cost a bulk import ~30 ms a batch.
-            Err(_) if log < QUEUE_PAGES => continue,
-            Err(_) => turns.lock().await,
-        };
+        let turn = turns.lock().await;
         let waited = began.elapsed() - beside;
         let finished = checkpoint(&pool).await;
         drop(turn);
@@ -252,9 +239,7 @@ mod tests {
         assert_ne!(log_header(&wal), first, "the log never started afresh");
         let size = std::fs::metadata(&wal).unwrap().len();
         // Left to the backstop, the file holds at least its 10 000 pages
-        // (41.2 MB here without the task). The writers here always have one
-        // waiting, so the checkpointer queues only past QUEUE_PAGES (16 MB):
-        // a debug build gave 21 - 22 MB.
+        // (41.2 MB here without the task); a loaded debug build gave 9 - 23 MB.
         let backstop = u64::from(BACKSTOP_PAGES) * 4096;
         eprintln!("the log file grew to {size} bytes");
         assert!(
