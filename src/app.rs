@@ -37,6 +37,7 @@ pub struct Resolved {
     pub exotel_tz: TimeZone,
     pub cors_origins: Vec<HeaderValue>,
     pub metrics_access: MetricsAccess,
+    pub connection_limits: crate::http::server::ConnectionLimits,
 }
 
 /// Checks `LINEWISE_CORS_ORIGINS`: each an origin (`scheme://host[:port]`),
@@ -88,7 +89,39 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
         _ if settings.metrics => MetricsAccess::Open,
         _ => MetricsAccess::Off,
     };
+    let at_least_one = |name: &'static str, v: usize| {
+        if v == 0 {
+            Err(Invalid::new(name, "must be at least 1"))
+        } else {
+            Ok(v)
+        }
+    };
+    let seconds = |name: &'static str, v: u64| {
+        if (1..=3600).contains(&v) {
+            Ok(std::time::Duration::from_secs(v))
+        } else {
+            Err(Invalid::new(
+                name,
+                format!("must be 1 to 3600 seconds, not {v}"),
+            ))
+        }
+    };
+    let connection_limits = crate::http::server::ConnectionLimits {
+        header_timeout: seconds("LINEWISE_HEADER_TIMEOUT", settings.header_timeout)?,
+        io_timeout: seconds("LINEWISE_IO_TIMEOUT", settings.io_timeout)?,
+        max_connections: at_least_one("LINEWISE_MAX_CONNECTIONS", settings.max_connections)?,
+        max_connections_per_address: at_least_one(
+            "LINEWISE_MAX_CONNECTIONS_PER_ADDRESS",
+            settings.max_connections_per_address,
+        )?,
+    };
+    at_least_one("LINEWISE_MAX_EXPORTS", settings.max_exports)?;
+    at_least_one(
+        "LINEWISE_MAX_EXPORTS_PER_USER",
+        settings.max_exports_per_user,
+    )?;
     Ok(Resolved {
+        connection_limits,
         tz,
         tz_name: settings.timezone.trim().to_string(),
         region,
@@ -125,6 +158,12 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
         tz_name: resolved.tz_name,
         region: resolved.region,
         login_limiter: Default::default(),
+        password_checks: auth::PasswordChecks::new(settings.login_queue),
+        exports: crate::http::api::analytics::ExportSlots::new(
+            settings.max_exports,
+            settings.max_exports_per_user,
+        ),
+        connection_limits: resolved.connection_limits.fit_to_open_files(),
         ingest: crate::ingest::IngestContext {
             region: resolved.region,
             exotel_tz: resolved.exotel_tz,

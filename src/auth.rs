@@ -63,6 +63,86 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// Bounds the password checks of sign-ins: one per core at a time, and at
+/// most `queue` more waiting for a turn. A check beyond that is refused at
+/// once, so a flood of sign-ins can neither take every core and the memory
+/// each Argon2 check needs (19 MiB) nor make a real sign-in wait long.
+#[derive(Clone)]
+pub struct PasswordChecks {
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    places: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Every place in the password-check queue is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull;
+
+impl PasswordChecks {
+    pub fn new(queue: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_turns(cores, queue)
+    }
+
+    fn with_turns(turns: usize, queue: usize) -> Self {
+        PasswordChecks {
+            turns: std::sync::Arc::new(tokio::sync::Semaphore::new(turns)),
+            places: std::sync::Arc::new(tokio::sync::Semaphore::new(turns + queue)),
+        }
+    }
+
+    /// Runs `work` on the blocking pool when its turn comes, or refuses it
+    /// at once when the queue is full. The turn is held until `work` ends,
+    /// even if the caller stops waiting.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, QueueFull> {
+        self.run_as(false, work).await
+    }
+
+    /// [`run`](Self::run); with `trusted` (a sign-in from an address the
+    /// account signed in from before) the check waits for its turn even
+    /// when the queue is full, so a flood cannot turn the owner away.
+    pub async fn run_as<T: Send + 'static>(
+        &self,
+        trusted: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, QueueFull> {
+        let place = match self.places.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) if trusted => None,
+            Err(_) => return Err(QueueFull),
+        };
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| QueueFull)?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _held = (place, turn);
+            work()
+        })
+        .await
+        .expect("password check panicked"))
+    }
+
+    /// [`verify_password_blocking`] within the bounds (see [`run_as`](Self::run_as)).
+    pub async fn verify(
+        &self,
+        trusted: bool,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, QueueFull> {
+        self.run_as(trusted, move || {
+            let known = hash.is_some();
+            let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+            verify_password(&password, &hash) && known
+        })
+        .await
+    }
+}
+
 pub async fn hash_password_blocking(password: String) -> String {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
@@ -104,13 +184,27 @@ pub struct Claims {
     /// Absent (tokens from before versions) reads as 0, the first version.
     #[serde(default)]
     pub ver: i64,
+    /// Random: two sessions opened in the same second are still two
+    /// tokens, so signing one out leaves the other.
+    #[serde(default)]
+    pub jti: String,
 }
 
-/// Whom a valid token names, and the token version it carries.
+/// Whom a valid token names, the token version it carries, and when it
+/// expires (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenSubject {
     pub user_id: i64,
     pub version: i64,
+    pub expires_at: i64,
+}
+
+/// What a signed-out token is remembered by: the SHA-256 hex of the token,
+/// so the revocation list holds nothing that could be used as a token.
+pub fn token_fingerprint(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Issues and checks access tokens with one HS256 key.
@@ -155,6 +249,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.ttl_seconds,
             ver: version,
+            jti: random_token(16),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".into());
@@ -177,6 +272,7 @@ impl TokenKeys {
         Some(TokenSubject {
             user_id: data.claims.sub.parse().ok()?,
             version: data.claims.ver,
+            expires_at: data.claims.exp,
         })
     }
 }
@@ -264,15 +360,59 @@ mod tests {
         assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_checks_beyond_the_queue_are_refused_at_once() {
+        let checks = PasswordChecks::with_turns(1, 2);
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        // One check running (held until released), two waiting for a turn.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let checks = checks.clone();
+            let rx = release_rx.clone();
+            let started = started_tx.clone();
+            held.push(tokio::spawn(async move {
+                checks
+                    .run(move || {
+                        let _ = started.send(());
+                        let _ = rx.lock().unwrap().recv();
+                    })
+                    .await
+            }));
+        }
+        started_rx.recv().await.unwrap();
+        // Wait until both waiters hold their places.
+        while checks.places.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(checks.run(|| 1).await, Err(QueueFull));
+        // A trusted check waits for its turn instead.
+        let trusted = {
+            let checks = checks.clone();
+            tokio::spawn(async move { checks.run_as(true, || 3).await })
+        };
+        for _ in 0..3 {
+            release_tx.send(()).unwrap();
+        }
+        for h in held {
+            assert_eq!(h.await.unwrap(), Ok(()));
+        }
+        assert_eq!(trusted.await.unwrap(), Ok(3));
+        // Places are given back: the next check runs.
+        assert_eq!(checks.run(|| 2).await, Ok(2));
+    }
+
     #[test]
     fn tokens_round_trip_and_foreign_ones_fail() {
         let keys = TokenKeys::new(&Secret::new("a".repeat(40)), 3600);
-        let (t, _) = keys.issue(7, 3);
+        let (t, exp) = keys.issue(7, 3);
         assert_eq!(
             keys.verify(&t),
             Some(TokenSubject {
                 user_id: 7,
-                version: 3
+                version: 3,
+                expires_at: exp.as_second(),
             })
         );
         let other = TokenKeys::new(&Secret::new("b".repeat(40)), 3600);

@@ -45,7 +45,7 @@ pub struct Settings {
     /// PostgreSQL, every node's writes empty every node's cache (a key
     /// revoked through another node stops working here within 60 s even if
     /// its notification is lost); with SQLite, so do another process's
-    /// (seen in the write-ahead log), except that a key it revokes stops
+    /// (seen in the header SQLite rewrites at every commit), except that a key it revokes stops
     /// working here within 1 s. `--cache false` turns it off.
     #[arg(
         long,
@@ -145,6 +145,62 @@ pub struct Settings {
         global = true
     )]
     pub metrics_token: Option<String>,
+
+    /// Seconds a client has to send a request's head; also how long a
+    /// kept-alive connection may wait for its next request.
+    #[arg(
+        long,
+        env = "LINEWISE_HEADER_TIMEOUT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub header_timeout: u64,
+
+    /// Seconds a request body may send nothing, and a response may wait for
+    /// the client to read, before the connection is closed.
+    #[arg(long, env = "LINEWISE_IO_TIMEOUT", default_value_t = 30, global = true)]
+    pub io_timeout: u64,
+
+    /// Connections open at once (lowered to what the open-files limit allows).
+    #[arg(
+        long,
+        env = "LINEWISE_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Connections open at once from one client address.
+    #[arg(
+        long,
+        env = "LINEWISE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_connections_per_address: usize,
+
+    /// CSV exports (API and pages) running at once, in all.
+    #[arg(long, env = "LINEWISE_MAX_EXPORTS", default_value_t = 8, global = true)]
+    pub max_exports: usize,
+
+    /// CSV exports running at once for one user.
+    #[arg(
+        long,
+        env = "LINEWISE_MAX_EXPORTS_PER_USER",
+        default_value_t = 2,
+        global = true
+    )]
+    pub max_exports_per_user: usize,
+
+    /// Sign-ins waiting for a password check beyond those being checked
+    /// (one per core); more are refused with 503 and `Retry-After`.
+    #[arg(
+        long,
+        env = "LINEWISE_LOGIN_QUEUE",
+        default_value_t = 32,
+        global = true
+    )]
+    pub login_queue: usize,
 }
 
 /// How log lines are written.
@@ -176,6 +232,13 @@ impl Settings {
             cors_origins: Vec::new(),
             metrics: false,
             metrics_token: None,
+            header_timeout: 20,
+            io_timeout: 30,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            max_exports: 8,
+            max_exports_per_user: 2,
+            login_queue: 32,
         }
     }
 

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use super::raw::MAX_RAW_BYTES;
 use super::{E164, Invalid, Raw, Region};
 
 macro_rules! text_enum {
@@ -277,6 +278,15 @@ impl NewCall {
                 format!("must be an object, got {}", kind(v)),
             ))),
         };
+        if raw.as_ref().is_some_and(|r| !r.json_fits(MAX_RAW_BYTES)) {
+            errs.push(Invalid::new(
+                "raw",
+                format!(
+                    "is more than {} KiB of JSON text (at most {MAX_RAW_BYTES} bytes)",
+                    MAX_RAW_BYTES / 1024
+                ),
+            ));
+        }
         if let (Some(s), Some(Some(e))) = (started_at, ended_at)
             && e < s
         {
@@ -319,7 +329,8 @@ impl NewCall {
     /// - talk time is the longest reported, the start the earliest and the
     ///   end the latest;
     /// - fields the other report leaves empty keep their value;
-    /// - `raw` keeps every field either report carried.
+    /// - `raw` keeps every field either report carried, unless together
+    ///   they pass [`MAX_RAW_BYTES`]: then it is the later report's alone.
     pub fn merge(self, other: NewCall) -> NewCall {
         let status = if self.status.precedence() >= other.status.precedence() {
             self.status
@@ -328,8 +339,13 @@ impl NewCall {
         };
         let raw = match (self.raw.into_value(), other.raw.into_value()) {
             (Value::Object(mut a), Value::Object(b)) => {
-                a.extend(b);
-                Value::Object(a)
+                a.extend(b.clone());
+                let both = Raw::from(Value::Object(a));
+                if both.json_fits(MAX_RAW_BYTES) {
+                    both.into_value()
+                } else {
+                    Value::Object(b)
+                }
             }
             (_, b) => b,
         };
@@ -532,6 +548,34 @@ mod tests {
             CallStatus::Completed
         );
         assert_eq!(a.merge(no_answer).status, CallStatus::Completed);
+    }
+
+    #[test]
+    fn raw_is_at_most_64_kib_and_merging_keeps_it_so() {
+        // `{"k":"…"}`: 8 bytes around the text.
+        let with_raw = |key: &str, bytes: usize| {
+            let mut v = good();
+            v["raw"] = json!({ key: "x".repeat(bytes - 8) });
+            v
+        };
+        assert!(NewCall::from_json(&with_raw("k", MAX_RAW_BYTES), Region::default()).is_ok());
+        let errs =
+            NewCall::from_json(&with_raw("k", MAX_RAW_BYTES + 1), Region::default()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "raw");
+        assert!(errs[0].message.contains("64 KiB"), "{errs:?}");
+        let owned = NewCall::from_json_owned(with_raw("k", MAX_RAW_BYTES + 1), Region::default())
+            .unwrap_err();
+        assert_eq!(owned, errs);
+
+        // Two reports whose fields together pass the limit keep the later's.
+        let first = NewCall::from_json(&with_raw("a", 40_000), Region::default()).unwrap();
+        let later = NewCall::from_json(&with_raw("b", 40_000), Region::default()).unwrap();
+        let merged = first.clone().merge(later.clone());
+        assert_eq!(merged.raw, later.raw);
+        let small = NewCall::from_json(&with_raw("c", 100), Region::default()).unwrap();
+        let merged = first.merge(small);
+        assert!(merged.raw.get("a").is_some() && merged.raw.get("c").is_some());
     }
 
     #[test]

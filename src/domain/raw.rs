@@ -8,10 +8,15 @@
 //! the object its header and fields make, built once on first use.
 
 use std::fmt;
+use std::io;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
+
+/// The most JSON text a call's provider record may take: 64 KiB. A record
+/// is kept with its call and read back with it, so it must stay small.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
 
 /// A call's provider record: JSON, or a CSV row. Reads as a JSON [`Value`].
 #[derive(Clone)]
@@ -109,6 +114,13 @@ impl RawRow {
     fn has_nul(&self) -> bool {
         self.text.contains('\0') || self.names.names.iter().any(|n| n.contains('\0'))
     }
+
+    /// The most JSON text the row's object can take: every character
+    /// escaped as `\u00XX`, every entry kept with its quotes, colon and comma.
+    fn json_len_bound(&self) -> usize {
+        let names: usize = self.names.names.iter().map(|n| 6 * n.len() + 6).sum();
+        2 + names + 6 * self.text.len()
+    }
 }
 
 impl Raw {
@@ -128,12 +140,44 @@ impl Raw {
         }
     }
 
+    /// Whether its JSON text takes at most `limit` bytes. Counting stops
+    /// past the limit, and a CSV row well under it is not written out.
+    pub fn json_fits(&self, limit: usize) -> bool {
+        if let Raw::Row(r) = self
+            && r.json_len_bound() <= limit
+        {
+            return true;
+        }
+        let mut counter = Counter { n: 0, limit };
+        serde_json::to_writer(&mut counter, &**self).is_ok()
+    }
+
     /// Whether any text or name in it holds U+0000.
     pub fn has_nul(&self) -> bool {
         match self {
             Raw::Json(v) => json_has_nul(v),
             Raw::Row(r) => r.has_nul(),
         }
+    }
+}
+
+/// A writer that only counts, and fails once past its limit.
+struct Counter {
+    n: usize,
+    limit: usize,
+}
+
+impl io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.n += buf.len();
+        if self.n > self.limit {
+            return Err(io::Error::other("over the limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -229,6 +273,30 @@ mod tests {
             *Raw::Row(row),
             serde_json::from_str::<Value>(r#"{"a":"1","b":"2","a":"3"}"#).unwrap()
         );
+    }
+
+    #[test]
+    fn the_size_is_that_of_the_json_text() {
+        let v = serde_json::json!({"k": "x\"y", "n": [1, 2]});
+        let len = v.to_string().len();
+        let raw = Raw::from(v);
+        assert!(raw.json_fits(len));
+        assert!(!raw.json_fits(len - 1));
+
+        let h = header(&["a", "b"]);
+        let row = Raw::Row(RawRow::new(&h, ["x\u{1}", "y"]));
+        let len = row.to_string().len();
+        assert!(row.json_fits(len), "{row}");
+        assert!(!row.json_fits(len - 1), "{row}");
+        for fields in [["", ""], ["\u{1}\u{1f}", "\"\\"], ["é ✓", "\n\t"]] {
+            for names in [["a", "b"], ["\u{0}", "\""], ["", ""]] {
+                let r = RawRow::new(&header(&names), fields);
+                let len = Raw::Row(r.clone()).to_string().len();
+                assert!(r.json_len_bound() >= len, "{names:?} {fields:?}");
+            }
+        }
+        let big = "z".repeat(MAX_RAW_BYTES);
+        assert!(!Raw::Row(RawRow::new(&h, [big.as_str(), ""])).json_fits(MAX_RAW_BYTES));
     }
 
     #[test]

@@ -25,8 +25,9 @@ pub fn may_see(user: &AuthUser, line: &PhoneNumberRow) -> bool {
 }
 
 /// Turns a filter into the set of business numbers to read, for this user.
-/// A number the user may not see is 403; a group or metadata filter is
-/// narrowed silently to the user's lines.
+/// A number the user may not see is 403, worded as for a number no line
+/// has, so the answer tells nothing of other users' lines; a group or
+/// metadata filter is narrowed silently to the user's lines.
 pub async fn scope(
     state: &AppState,
     user: &AuthUser,

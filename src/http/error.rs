@@ -54,6 +54,7 @@ pub enum ErrorCode {
     InvalidItems,
     RateLimited,
     Unavailable,
+    Busy,
     Internal,
 }
 
@@ -82,8 +83,14 @@ pub enum ApiError {
     },
     #[error("too many attempts; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
+    /// Too many requests of one kind at once (per user or in all).
+    #[error("{message}")]
+    TooMany { message: String, retry_after: u64 },
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// The server is at a bound it keeps to stay responsive.
+    #[error("{message}")]
+    Busy { message: String, retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -101,7 +108,10 @@ impl ApiError {
             ApiError::Invalid(_) | ApiError::InvalidItems { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooMany { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,7 +128,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ApiError::Invalid(_) => ErrorCode::Invalid,
             ApiError::InvalidItems { .. } => ErrorCode::InvalidItems,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::TooMany { .. } => ErrorCode::RateLimited,
+            ApiError::Busy { .. } => ErrorCode::Busy,
             ApiError::Unavailable => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -196,7 +207,9 @@ impl IntoResponse for ApiError {
         }
         let mut res = (status, axum::Json(self.body())).into_response();
         match &self {
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::TooMany { retry_after, .. }
+            | ApiError::Busy { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }

@@ -32,9 +32,15 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
         .get::<BodyLimit>()
         .map(|l| l.0)
         .unwrap_or(super::BODY_LIMIT);
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::BadRequest(
+                "the request body was cut off, or stopped arriving for too long".into(),
+            )
+        }
+    })
 }
 
 /// The body limit a route runs under, for error messages.
@@ -185,6 +191,8 @@ pub enum Refusal {
     Inactive,
     /// Issued before the user's password changed or they were deactivated.
     Revoked,
+    /// Its session was signed out.
+    SignedOut,
 }
 
 impl Refusal {
@@ -193,14 +201,16 @@ impl Refusal {
             Refusal::Invalid => "the token is invalid or expired",
             Refusal::Inactive => "the token's user is no longer active",
             Refusal::Revoked => "the token was revoked; sign in again",
+            Refusal::SignedOut => "the session was signed out; sign in again",
         }
     }
 }
 
 /// The user a token (API bearer or page session) names: only when it is
-/// valid, the user active, and its token version current. The user comes
-/// from the store, or from its cache when on, which every write to users,
-/// lines or groups empties (on every node), so a revocation bites at once.
+/// valid, not signed out, the user active, and its token version current.
+/// The user comes from the store, or from its cache when on, which every
+/// write to users, lines, groups or sign-outs empties (on every node), so
+/// a revocation bites at once.
 pub async fn authenticate(
     state: &AppState,
     token: &str,
@@ -215,6 +225,13 @@ pub async fn authenticate(
     };
     if user.token_version != subject.version {
         return Ok(Err(Refusal::Revoked));
+    }
+    if state
+        .store
+        .token_revoked(&crate::auth::token_fingerprint(token))
+        .await?
+    {
+        return Ok(Err(Refusal::SignedOut));
     }
     Ok(Ok(AuthUser {
         id: user.id,
@@ -278,4 +295,23 @@ impl FromRequestParts<AppState> for SuperAdmin {
         }
         Ok(SuperAdmin(u))
     }
+}
+
+/// Signs a token out: it is refused from now on, on every node. A token
+/// that is not valid anyway needs nothing.
+pub async fn sign_out(state: &AppState, token: &str) -> Result<(), StoreError> {
+    match state.keys.verify(token) {
+        Some(subject) => {
+            state
+                .store
+                .revoke_token(&crate::auth::token_fingerprint(token), subject.expires_at)
+                .await
+        }
+        None => Ok(()),
+    }
+}
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers)
 }

@@ -8,10 +8,10 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 mod router;
+pub mod server;
 mod telemetry;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -41,6 +41,12 @@ pub struct Inner {
     /// Region for national numbers.
     pub region: Region,
     pub login_limiter: api::auth::LoginLimiter,
+    /// The bound on password checks in flight and waiting.
+    pub password_checks: crate::auth::PasswordChecks,
+    /// The bound on CSV exports running at once.
+    pub exports: api::analytics::ExportSlots,
+    /// Timeouts and caps on connections.
+    pub connection_limits: server::ConnectionLimits,
     /// What the provider parsers need (region, Exotel's timezone).
     pub ingest: crate::ingest::IngestContext,
     /// Twilio webhook: the auth token and the public URL; off when either is unset.
@@ -75,12 +81,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let served = axum::serve(
-        listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = state.connection_limits;
+    let served = server::run(listener, router(state.clone()), limits, shutdown).await;
     state.webhooks.close().await;
     served
 }

@@ -37,6 +37,7 @@ use super::metrics;
         health::health,
         auth::login,
         auth::me,
+        auth::logout,
         users::list,
         users::create,
         users::get,
@@ -239,8 +240,11 @@ error_responses! {
     PayloadTooLarge => "The body is over the route's size limit (code `payload_too_large`)",
     Invalid => "A value is invalid: `field` names it (code `invalid`), or `details` lists \
         every bad field of every bad item (code `invalid_items`)",
-    RateLimited => "Too many failed sign-ins (code `rate_limited`)"
+    RateLimited => "Too many failed sign-ins, or too many exports running for this user \
+        (code `rate_limited`)"
         + "Retry-After": "Seconds until another attempt is allowed",
-    Unavailable => "The database is unavailable (code `unavailable`)"
+    Unavailable => "The database is unavailable (code `unavailable`), or the server is at a \
+        bound it keeps to stay responsive: too many sign-ins waiting for a password check, \
+        too many exports running (code `busy`)"
         + "Retry-After": "Seconds to wait before trying again",
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::api::{
     analytics, audit, auth, calls, groups, health, import, ingest_keys, phone_numbers, users,
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
+        .route("/api/auth/logout", post(auth::logout))
         .route("/api/users", get(users::list).post(users::create))
         .route(
             "/api/users/{id}",
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(batch);
+    let io_timeout = state.connection_limits.io_timeout;
 
     let mut app = api
         .merge(crate::web::router())
@@ -101,6 +104,8 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors(&state.cors_origins) {
         app = app.layer(cors);
     }
+    // A request body that sends nothing for this long ends its request.
+    app = app.layer(RequestBodyTimeoutLayer::new(io_timeout));
     app.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         telemetry::observe,

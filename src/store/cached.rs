@@ -29,13 +29,11 @@
 //! is only a backstop.
 //!
 //! SQLite has no notifications, but another process (a `linewise import`
-//! beside the server) may write the file. Every commit appends to the
-//! write-ahead log, so each cached read first looks at the log's size and
-//! modification time (one `stat`), and bumps both versions when they moved.
-//! A file's time only moves with the kernel's clock tick, so while the log
-//! was written in the last [`RECENT_WAL`] the look also reads the log's
-//! header: its checkpoint sequence and salts change whenever the log starts
-//! over, and within one log every commit makes the file longer.
+//! beside the server) may write the file. Every commit, by any process,
+//! rewrites the wal-index header in the `-shm` file, so each cached read
+//! first reads that header (a `stat` and a 96-byte read) and bumps both
+//! versions when it differs from the last one seen: another process's
+//! commit is in this node's very next answer (see `sqlite::CommitWatch`).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -52,9 +50,6 @@ pub const CHANNEL: &str = "linewise_changes";
 const CALLS: &str = "calls";
 /// The payload of a write to users, lines, groups or ingest keys.
 const REGISTRY: &str = "registry";
-/// How long after its last write the SQLite log's size and time cannot
-/// tell one write from two (modification times move by clock ticks).
-const RECENT_WAL: std::time::Duration = std::time::Duration::from_millis(50);
 /// The longest an ingest key's lookup is reused on SQLite.
 pub const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// The longest an ingest key's lookup is reused on PostgreSQL, where other
@@ -77,11 +72,13 @@ pub struct CachedStore {
     cache: moka::sync::Cache<String, Entry>,
     version: Arc<AtomicU64>,
     users: moka::sync::Cache<(u64, i64), UserRow>,
+    /// Whether a token was signed out, by registry version and fingerprint.
+    revoked: moka::sync::Cache<(u64, String), bool>,
     /// Ingest key lookups (found or not) by registry version and key hash.
     keys: moka::sync::Cache<(u64, String), Option<IngestKeyRow>>,
     registry_version: Arc<AtomicU64>,
-    /// SQLite: the write-ahead log, and what it looked like last time.
-    wal: Option<(std::path::PathBuf, AtomicU64)>,
+    /// SQLite: the wal-index, where every process's commits show.
+    wal: Option<sqlite::CommitWatch>,
     /// PostgreSQL: where writes are announced to the other nodes.
     notify: Option<sqlx::PgPool>,
     pub stats: CacheStats,
@@ -142,14 +139,10 @@ impl CachedStore {
         } else {
             KEY_TTL
         };
-        let wal = (inner.engine() == "sqlite")
+        let wal = (inner.engine() == "sqlite" && !url.contains("mode=memory"))
             .then(|| sqlite_path(url))
             .flatten()
-            .map(|p| {
-                let mut wal = p.into_os_string();
-                wal.push("-wal");
-                (wal.into(), AtomicU64::new(0))
-            });
+            .map(|p| sqlite::CommitWatch::new(&p));
         Ok(CachedStore {
             inner,
             cache: moka::sync::Cache::builder()
@@ -165,6 +158,10 @@ impl CachedStore {
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
             registry_version,
             wal,
             notify,
@@ -172,39 +169,16 @@ impl CachedStore {
         })
     }
 
-    /// Bumps both versions when another process wrote the SQLite file.
+    /// Bumps both versions when anything was committed to the SQLite file
+    /// since the last look (by this process too: its own writes bumped
+    /// them already). The bump lands before any other look returns, so no
+    /// read goes on under the old versions.
     fn notice_other_writers(&self) {
-        let Some((path, seen)) = &self.wal else {
-            return;
-        };
-        let now = match std::fs::metadata(path) {
-            Ok(m) => {
-                let modified = m.modified().ok();
-                // A time in the future (clock stepped back) counts as recent.
-                let recent = modified.is_none_or(|t| t.elapsed().map_or(true, |d| d < RECENT_WAL));
-                if recent {
-                    match wal_header(path) {
-                        // Never 0, the value before the first look.
-                        Some(h) => (h.rotate_left(29) ^ m.len()) | 1,
-                        // Unreadable: unknown, so changed.
-                        None => {
-                            self.registry_version.fetch_add(1, Ordering::SeqCst);
-                            self.version.fetch_add(1, Ordering::SeqCst);
-                            return;
-                        }
-                    }
-                } else {
-                    let t = modified
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos() as u64);
-                    (t.rotate_left(17) ^ m.len()) | 1
-                }
-            }
-            Err(_) => 1,
-        };
-        if seen.swap(now, Ordering::SeqCst) != now {
-            self.registry_version.fetch_add(1, Ordering::SeqCst);
-            self.version.fetch_add(1, Ordering::SeqCst);
+        if let Some(wal) = &self.wal {
+            wal.look(|| {
+                self.registry_version.fetch_add(1, Ordering::SeqCst);
+                self.version.fetch_add(1, Ordering::SeqCst);
+            });
         }
     }
 
@@ -269,16 +243,6 @@ impl CachedStore {
         }
         result
     }
-}
-
-/// The checkpoint sequence number and both salts of a SQLite write-ahead
-/// log (header bytes 12..24), folded into one number.
-fn wal_header(path: &std::path::Path) -> Option<u64> {
-    use std::io::Read;
-    let mut h = [0u8; 24];
-    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
-    let word = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    Some(word(12) ^ (word(16) << 32) ^ word(20).rotate_left(16))
 }
 
 fn scope_key(s: &LineScope) -> String {
@@ -458,14 +422,6 @@ impl Store for CachedStore {
         self.cached("flow-names".into(), self.inner.flow_names())
             .await
     }
-    async fn stream_calls(
-        &self,
-        scope: &LineScope,
-        period: Option<(i64, i64)>,
-        tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
-    ) -> StoreResult<()> {
-        self.inner.stream_calls(scope, period, tx).await
-    }
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let r = self.inner.rebuild_rollups().await;
         self.changed(r).await
@@ -526,6 +482,24 @@ impl Store for CachedStore {
     async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()> {
         let r = self.inner.delete_user(id, audit).await;
         self.registry_changed(r).await
+    }
+    async fn revoke_token(&self, fingerprint: &str, expires_at: i64) -> StoreResult<()> {
+        let r = self.inner.revoke_token(fingerprint, expires_at).await;
+        self.registry_changed(r).await
+    }
+    async fn token_revoked(&self, fingerprint: &str) -> StoreResult<bool> {
+        // Cached with the users: a sign-out is a registry write, on any node.
+        self.notice_other_writers();
+        let version = self.registry_version.load(Ordering::SeqCst);
+        let key = (version, fingerprint.to_string());
+        if let Some(r) = self.revoked.get(&key) {
+            return Ok(r);
+        }
+        let r = self.inner.token_revoked(fingerprint).await?;
+        if self.registry_version.load(Ordering::SeqCst) == version {
+            self.revoked.insert(key, r);
+        }
+        Ok(r)
     }
 
     async fn create_ingest_key(

@@ -62,6 +62,36 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     }
 }
 
+/// Creates `path` as a new, empty file only its owner may read or write
+/// (mode 0600), as the SQLite database and its backups are: they hold
+/// password hashes. Fails when it exists.
+pub(crate) fn create_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// The file a backup is written to, created empty and private (see
+/// [`create_private_file`]) for SQLite to fill; refused when it exists.
+pub(crate) fn create_backup_file(path: &str) -> StoreResult<()> {
+    match create_private_file(std::path::Path::new(path)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::Invalid {
+            field: "file".into(),
+            message: format!("'{path}' already exists; name a new file"),
+        }),
+        Err(e) => Err(StoreError::Invalid {
+            field: "file".into(),
+            message: format!("cannot create '{path}': {e}"),
+        }),
+    }
+}
+
 /// The file behind a `sqlite://` URL, if it is one.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
@@ -384,15 +414,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<(Option<String>, CallCounts)>>;
     /// Every flow's name, by id.
     async fn flow_names(&self) -> StoreResult<std::collections::HashMap<String, String>>;
-    /// Sends the calls of a view down `tx`, newest first, without holding
-    /// them all; stops when the receiver is gone.
-    async fn stream_calls(
-        &self,
-        scope: &LineScope,
-        period: Option<(i64, i64)>,
-        tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
-    ) -> StoreResult<()>;
-
     /// Recomputes every rollup row from the raw calls in one transaction;
     /// returns how many calls it read.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
@@ -426,6 +447,12 @@ pub trait Store: Send + Sync + 'static {
         audit: Audit<'_>,
     ) -> StoreResult<UserRow>;
     async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()>;
+    /// Ends a signed-in session: the token with this fingerprint is refused
+    /// from now until it expires (`expires_at`, Unix seconds). Forgets
+    /// tokens that have expired.
+    async fn revoke_token(&self, fingerprint: &str, expires_at: i64) -> StoreResult<()>;
+    /// Whether the token with this fingerprint was signed out.
+    async fn token_revoked(&self, fingerprint: &str) -> StoreResult<bool>;
 
     // -- ingest keys
     async fn create_ingest_key(
@@ -447,7 +474,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the stored value for `key`, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
 
-    // -- the audit log (issue 7)
+    // -- the audit log
     /// Audit entries, newest first.
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
 
@@ -457,7 +484,7 @@ pub trait Store: Send + Sync + 'static {
     async fn backup_to(&self, path: &str) -> StoreResult<()>;
 }
 
-// -- the audit log (issue 7)
+// -- the audit log
 
 /// Who makes a change. Every write to lines, groups, users and ingest keys
 /// takes one and appends the change to the audit log inside its own
@@ -509,6 +536,9 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub object_type: Option<String>,
+    /// Leaves out entries about this kind of object (filtered in the query,
+    /// so pages stay full and cursors stay exact).
+    pub exclude_object_type: Option<String>,
     pub object_id: Option<i64>,
     /// Continue with entries older than this id.
     pub before_id: Option<i64>,

@@ -2164,29 +2164,6 @@ macro_rules! store_impl {
                 rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("name")?))).collect()
             }
 
-            async fn stream_calls(
-                &self,
-                scope: &LineScope,
-                period: Option<(i64, i64)>,
-                tx: tokio::sync::mpsc::Sender<StoreResult<CallRow>>,
-            ) -> StoreResult<()> {
-                use futures_util::TryStreamExt;
-                let mut qb = QueryBuilder::<Db>::new(CALL_SELECT);
-                push_scope(&mut qb, "c.phone_number", scope);
-                if let Some((from, to)) = period {
-                    qb.push(" AND c.started_at >= ").push_bind(from);
-                    qb.push(" AND c.started_at < ").push_bind(to);
-                }
-                qb.push(" ORDER BY c.started_at DESC, c.id DESC");
-                let mut rows = qb.build().fetch(&self.pool);
-                while let Some(r) = rows.try_next().await.map_err(classify)? {
-                    if tx.send(call_row(&r)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-
             async fn live_calls(&self, scope: &LineScope, since: i64) -> StoreResult<i64> {
                 let mut qb = QueryBuilder::<Db>::new(
                     // Spelled as the partial indexes' predicate (migration 0007).
@@ -2456,6 +2433,33 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn revoke_token(&self, fingerprint: &str, expires_at: i64) -> StoreResult<()> {
+                let now = jiff::Timestamp::now().as_second();
+                let (_turn, mut tx) = self.begin_writing().await?;
+                sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                sqlx::query("INSERT INTO revoked_tokens (fingerprint, expires_at) VALUES ($1, $2) ON CONFLICT (fingerprint) DO NOTHING")
+                    .bind(fingerprint)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok(())
+            }
+
+            async fn token_revoked(&self, fingerprint: &str) -> StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar("SELECT expires_at FROM revoked_tokens WHERE fingerprint = $1")
+                    .bind(fingerprint)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                Ok(found.is_some())
+            }
+
             async fn create_ingest_key(
                 &self,
                 name: &str,
@@ -2531,7 +2535,7 @@ macro_rules! store_impl {
                     .map_err(classify)
             }
 
-            // -- the audit log (issue 7)
+            // -- the audit log
 
             async fn backup_to(&self, path: &str) -> StoreResult<()> {
                 if self.engine() != "sqlite" {
@@ -2540,14 +2544,13 @@ macro_rules! store_impl {
                         message: "PostgreSQL databases are backed up with pg_dump".into(),
                     });
                 }
-                if std::path::Path::new(path).exists() {
-                    return Err(StoreError::Invalid {
-                        field: "file".into(),
-                        message: format!("'{path}' already exists; name a new file"),
-                    });
-                }
+                // Created here, private (SQLite would make it readable by all).
+                $crate::store::create_backup_file(path)?;
                 // One read transaction: the copy is the database as of its start.
-                sqlx::query("VACUUM INTO $1").bind(path.to_string()).execute(&self.pool).await.map_err(classify)?;
+                if let Err(e) = sqlx::query("VACUUM INTO $1").bind(path.to_string()).execute(&self.pool).await {
+                    let _ = std::fs::remove_file(path);
+                    return Err(classify(e));
+                }
                 Ok(())
             }
 
@@ -2558,6 +2561,9 @@ macro_rules! store_impl {
                 );
                 if let Some(t) = &q.object_type {
                     qb.push(" AND object_type = ").push_bind(t.clone());
+                }
+                if let Some(t) = &q.exclude_object_type {
+                    qb.push(" AND object_type <> ").push_bind(t.clone());
                 }
                 if let Some(id) = q.object_id {
                     qb.push(" AND object_id = ").push_bind(id);

@@ -1,7 +1,13 @@
 //! The embedded engine: one SQLite file in WAL mode with foreign keys on,
 //! its write-ahead log copied back by a task beside the writers ([`checkpointer`]).
+//!
+//! The file and the `-wal` and `-shm` files beside it hold password hashes:
+//! only their owner may read them ([`keep_private`]). Other processes'
+//! commits to the file are seen in the wal-index ([`CommitWatch`]).
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -27,13 +33,19 @@ pub struct SqliteStore {
     beside: bool,
     /// Batches rolled up that way (a test asserts the path is taken).
     rolled_up_beside: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// The background checkpointer, stopped with the last clone.
-    _checkpointer: std::sync::Arc<AbortOnDrop>,
+    /// The background checkpointer, stopped with the last clone (none for
+    /// a test that checkpoints by hand).
+    _checkpointer: Option<std::sync::Arc<AbortOnDrop>>,
 }
 
 impl SqliteStore {
     /// Opens (creating when missing) the file a `sqlite://` URL names and migrates it.
     pub async fn connect(url: &str) -> super::StoreResult<Self> {
+        SqliteStore::open(url, true).await
+    }
+
+    /// [`connect`](Self::connect), with or without the background [`checkpointer`].
+    async fn open(url: &str, checkpoints: bool) -> super::StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| super::StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -58,6 +70,10 @@ impl SqliteStore {
             // a period's rollup rows (hundreds) or a batch's inserted keys
             // (500) made it stop and wake the reader every 50 rows.
             .row_buffer_size(1024);
+        let on_disk = super::sqlite_path(url).is_some() && !url.contains("mode=memory");
+        if on_disk {
+            keep_private(options.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
@@ -66,18 +82,189 @@ impl SqliteStore {
             .map_err(super::sql::classify)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let turns: std::sync::Arc<tokio::sync::Mutex<()>> = Default::default();
-        let checkpoints = tokio::spawn(checkpointer(pool.clone(), turns.clone()));
+        let checkpoints = checkpoints.then(|| {
+            let task = tokio::spawn(checkpointer(pool.clone(), turns.clone()));
+            std::sync::Arc::new(AbortOnDrop(task))
+        });
         SqliteStore {
             pool,
             callers: super::callers::CallerIds::book(),
             write_turns: Some(turns),
-            beside: super::sqlite_path(url).is_some() && !url.contains("mode=memory"),
+            beside: on_disk,
             rolled_up_beside: Default::default(),
-            _checkpointer: std::sync::Arc::new(AbortOnDrop(checkpoints)),
+            _checkpointer: checkpoints,
         }
         .prepare()
         .await
     }
+}
+
+/// Keeps the database file and the `-wal` and `-shm` files beside it
+/// readable and writable by their owner only (mode 0600).
+///
+/// A missing database file is created so before SQLite opens it: SQLite
+/// gives the `-wal` and `-shm` files it creates the mode of the database
+/// file (and would create that one readable by all). An existing file that
+/// others may read is narrowed to 0600, with a warning naming it.
+fn keep_private(db: &Path) -> super::StoreResult<()> {
+    match super::create_private_file(db) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(super::StoreError::Unavailable(format!(
+                "cannot create the database file {}: {e}",
+                db.display()
+            )));
+        }
+    }
+    #[cfg(unix)]
+    for file in [db.to_path_buf(), beside(db, "-wal"), beside(db, "-shm")] {
+        use std::os::unix::fs::PermissionsExt;
+        // The -wal and -shm exist only while the database is open.
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!(
+                file = %file.display(),
+                was = format!("{mode:o}"),
+                "the database file was readable by other users; it is now 0600"
+            ),
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                cause = %e,
+                "the database file is readable by other users and could not be made 0600"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `db` with `suffix` appended to its name: SQLite's `-wal` and `-shm`.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(suffix);
+    name.into()
+}
+
+/// Tells whether anything was committed to a SQLite file, by any
+/// connection of any process, since the last look.
+///
+/// Every process with the database open maps its `-shm` file, the
+/// wal-index, which starts with the wal-index header (`WalIndexHdr` in
+/// SQLite's `wal.c`): 48 bytes written twice, the second copy first, by
+/// every commit. It holds a counter every commit bumps (`iChange`), the
+/// log's last frame (`mxFrame`) and the log's salts, which change when a
+/// writer starts the log afresh; SQLite itself takes a header that differs
+/// from the one it saw last as "changed". A `-shm` file made afresh (the
+/// last connection deleted it) starts from the same header whatever was
+/// written meanwhile, so a header read from another file counts as changed
+/// too. A look costs a `stat` and a read of 96 bytes.
+pub(super) struct CommitWatch {
+    shm: PathBuf,
+    last: Mutex<Looked>,
+}
+
+/// What a [`CommitWatch`] saw last.
+#[derive(Default)]
+struct Looked {
+    /// The `-shm` file it reads.
+    file: Option<ShmFile>,
+    /// The header, when it was whole, and the file it was read from.
+    header: Option<([u8; WAL_INDEX_HEADER], FileId)>,
+}
+
+/// Which file a file is: its device and inode.
+type FileId = (u64, u64);
+/// An open `-shm` file, and which file it is.
+type ShmFile = (Arc<std::fs::File>, FileId);
+
+/// The length of one copy of the wal-index header.
+const WAL_INDEX_HEADER: usize = 48;
+
+/// Every `-shm` file this process reads, by (device, inode), shared by
+/// every [`CommitWatch`].
+///
+/// Closing any descriptor of a file ends every POSIX lock the process
+/// holds on it, and SQLite's connections in this process lock the `-shm`
+/// (it is how writers exclude each other and checkpoints spare readers).
+/// So a descriptor stays open until its file is deleted, which SQLite does
+/// when the last connection of every process closes the database.
+static SHM_FILES: Mutex<Vec<ShmFile>> = Mutex::new(Vec::new());
+
+impl CommitWatch {
+    /// Watches the database file `db`.
+    pub(super) fn new(db: &Path) -> CommitWatch {
+        CommitWatch {
+            shm: beside(db, "-shm"),
+            last: Mutex::new(Looked::default()),
+        }
+    }
+
+    /// Looks at the wal-index header, and runs `changed` (before any other
+    /// look returns) when something may have been committed since the last
+    /// look: the header differs, is being written, was read from another
+    /// file, or cannot be read (with no `-shm` file no connection has the
+    /// database open, so what happened to it meanwhile is unknown).
+    pub(super) fn look(&self, changed: impl FnOnce()) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let header = last.read(&self.shm);
+        if header.is_none() || header != last.header {
+            changed();
+        }
+        last.header = header;
+    }
+}
+
+#[cfg(unix)]
+impl Looked {
+    fn read(&mut self, shm: &Path) -> Option<([u8; WAL_INDEX_HEADER], FileId)> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let Ok(meta) = std::fs::metadata(shm) else {
+            self.file = None;
+            return None;
+        };
+        let id = (meta.dev(), meta.ino());
+        if self.file.as_ref().is_none_or(|(_, was)| *was != id) {
+            self.file = Some(shm_file(shm, id)?);
+        }
+        let mut both = [0u8; 2 * WAL_INDEX_HEADER];
+        let (file, id) = self.file.as_ref()?;
+        file.read_exact_at(&mut both, 0).ok()?;
+        let (first, second) = both.split_at(WAL_INDEX_HEADER);
+        // Copies that differ are being written; `isInit` is 1 once written.
+        (first == second && first[12] == 1).then(|| (first.try_into().expect("48 bytes"), *id))
+    }
+}
+
+#[cfg(not(unix))]
+impl Looked {
+    fn read(&mut self, _shm: &Path) -> Option<([u8; WAL_INDEX_HEADER], FileId)> {
+        None
+    }
+}
+
+/// The open `-shm` file at `path`, `id` when it was looked at; opened
+/// when this process has not opened it yet. Forgets files since deleted.
+#[cfg(unix)]
+fn shm_file(path: &Path, id: FileId) -> Option<ShmFile> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = SHM_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    files.retain(|(f, _)| f.metadata().is_ok_and(|m| m.nlink() > 0));
+    if let Some(open) = files.iter().find(|(_, was)| *was == id) {
+        return Some(open.clone());
+    }
+    let file = Arc::new(std::fs::File::open(path).ok()?);
+    // The file opened, which may have replaced the one looked at (kept
+    // even if that one is open too: closing it would end the locks).
+    let id = file.metadata().map_or(id, |m| (m.dev(), m.ino()));
+    files.push((file.clone(), id));
+    Some((file, id))
 }
 
 /// A commit checkpoints the write-ahead log itself only past this many
@@ -110,36 +297,51 @@ async fn checkpointer(pool: SqlitePool, turns: std::sync::Arc<tokio::sync::Mutex
         if pool.is_closed() {
             return;
         }
-        let began = std::time::Instant::now();
-        let log = match checkpoint(&pool).await {
-            Ok((log, _)) => log,
-            Err(e) => {
-                tracing::debug!(cause = %e, "checkpoint failed");
-                continue;
-            }
-        };
-        // Nothing written since the last look; or -1: not in WAL mode (an
-        // in-memory database), so there is no log to copy back.
-        if log <= 0 || last == Some(log) {
-            continue;
-        }
-        let beside = began.elapsed();
-        let turn = turns.lock().await;
-        let waited = began.elapsed() - beside;
-        let finished = checkpoint(&pool).await;
-        drop(turn);
-        tracing::debug!(
-            log,
-            beside_ms = beside.as_secs_f64() * 1e3,
-            waited_ms = waited.as_secs_f64() * 1e3,
-            in_turn_ms = (began.elapsed() - beside - waited).as_secs_f64() * 1e3,
-            "checkpoint"
-        );
-        match finished {
-            Ok((log, _)) => last = Some(log),
-            Err(e) => tracing::debug!(cause = %e, "checkpoint failed"),
-        }
+        copy_back(&pool, &turns, &mut last).await;
     }
+}
+
+/// One round of [`checkpointer`]: a passive checkpoint beside the writers,
+/// then, when the log grew since `last` (its length after the last round's
+/// checkpoint in a writer's turn), one in a writer's turn. Returns whether
+/// that one ran.
+async fn copy_back(
+    pool: &SqlitePool,
+    turns: &tokio::sync::Mutex<()>,
+    last: &mut Option<i64>,
+) -> bool {
+    let began = std::time::Instant::now();
+    let log = match checkpoint(pool).await {
+        Ok((log, _)) => log,
+        Err(e) => {
+            tracing::debug!(cause = %e, "checkpoint failed");
+            return false;
+        }
+    };
+    // Nothing written since the last look; or -1: SQLite found the log
+    // busy (another checkpoint, or a commit rewriting the wal-index as it
+    // was read: the next round tries again), or not in WAL mode (an
+    // in-memory database), so there is no log to copy back.
+    if log <= 0 || *last == Some(log) {
+        return false;
+    }
+    let beside = began.elapsed();
+    let turn = turns.lock().await;
+    let waited = began.elapsed() - beside;
+    let finished = checkpoint(pool).await;
+    drop(turn);
+    tracing::debug!(
+        log,
+        beside_ms = beside.as_secs_f64() * 1e3,
+        waited_ms = waited.as_secs_f64() * 1e3,
+        in_turn_ms = (began.elapsed() - beside - waited).as_secs_f64() * 1e3,
+        "checkpoint"
+    );
+    match finished {
+        Ok((log, _)) => *last = Some(log),
+        Err(e) => tracing::debug!(cause = %e, "checkpoint failed"),
+    }
+    true
 }
 
 /// A passive checkpoint: the log's frames and how many of them are now in
@@ -199,52 +401,328 @@ mod tests {
         }
     }
 
-    /// The log's checkpoint sequence and salts: they change when a writer
-    /// starts the log afresh.
-    fn log_header(wal: &std::path::Path) -> Vec<u8> {
-        std::fs::read(wal).map_or_else(|_| vec![], |b| b.get(12..24).unwrap_or_default().to_vec())
+    /// The log's first salt (write-ahead log header bytes 16..20): one more
+    /// every time a writer starts the log afresh.
+    fn log_salt(wal: &Path) -> u32 {
+        use std::os::unix::fs::FileExt;
+        let mut salt = [0u8; 4];
+        std::fs::File::open(wal)
+            .unwrap()
+            .read_exact_at(&mut salt, 16)
+            .unwrap();
+        u32::from_be_bytes(salt)
+    }
+
+    /// Whether every frame of the log is copied back into the database
+    /// file: the wal-index's last frame (`mxFrame`, bytes 16..20) is its
+    /// frames copied back (`nBackfill`, bytes 96..100), both native-endian.
+    /// Read through the descriptors [`CommitWatch`] keeps open: closing one
+    /// would end SQLite's locks on the file.
+    fn log_copied_back(shm: &Path) -> bool {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let meta = std::fs::metadata(shm).unwrap();
+        let (file, _) = shm_file(shm, (meta.dev(), meta.ino())).unwrap();
+        let mut index = [0u8; 100];
+        file.read_exact_at(&mut index, 0).unwrap();
+        let word = |at: usize| u32::from_ne_bytes(index[at..at + 4].try_into().unwrap());
+        word(16) > 0 && word(96) == word(16)
     }
 
     /// Writers back to back (three of them, so one always waits for its
-    /// turn, as the callback batcher does under load), 27 000 calls in
-    /// small batches: more frames than the backstop's 10 000 pages, so left
-    /// to the backstop the log file would grow to 41 MB. The checkpointer
-    /// copies it back and it starts afresh from its beginning well before.
+    /// turn, as the callback batcher does under load) each begin before the
+    /// checkpoint beside them ends, so SQLite alone would start the log
+    /// afresh only past the backstop. After each round of the checkpointer
+    /// (its last checkpoint in a writer's turn), the next writer starts the
+    /// log afresh, however fast the writers go. The rounds are run here by
+    /// hand (a second checkpointer would find the first one busy).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_writers_see_the_log_checkpointed_and_started_afresh() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ckpt.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display()), false)
             .await
             .unwrap();
         let wal = dir.path().join("ckpt.db-wal");
         store.merge_calls(&[call(0)]).await.unwrap();
-        let first = log_header(&wal);
-        assert_eq!(first.len(), 12, "the store runs in WAL mode");
+        let stop = Arc::new(AtomicBool::new(false));
+        let batches = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..3)
             .map(|w| {
-                let store = store.clone();
+                let (store, stop, batches) = (store.clone(), stop.clone(), batches.clone());
                 tokio::spawn(async move {
-                    for b in 0..900 {
+                    let mut b = 0;
+                    while !stop.load(Ordering::SeqCst) {
                         let n = 1 + w * 1_000_000 + b * 10;
                         let batch: Vec<NewCall> = (n..n + 10).map(call).collect();
                         store.merge_calls(&batch).await.unwrap();
+                        batches.fetch_add(1, Ordering::SeqCst);
+                        b += 1;
                     }
                 })
             })
             .collect();
+        let turns = store.write_turns.clone().unwrap();
+        for round in 0..5 {
+            // The writers are writing.
+            let seen = batches.load(Ordering::SeqCst);
+            while batches.load(Ordering::SeqCst) < seen + 3 {
+                tokio::task::yield_now().await;
+            }
+            let salt = log_salt(&wal);
+            // A round gives up when SQLite finds the log busy, which a
+            // commit under way can make it; the checkpointer tries again.
+            let mut tries = 0;
+            while !copy_back(&store.pool, &turns, &mut None).await {
+                tries += 1;
+                assert!(
+                    tries < 100,
+                    "round {round}: no checkpoint in a writer's turn"
+                );
+            }
+            store.merge_calls(&[call(900_000 + round)]).await.unwrap();
+            assert_ne!(
+                log_salt(&wal),
+                salt,
+                "round {round}: the log did not start afresh after the checkpoint"
+            );
+        }
+        stop.store(true, Ordering::SeqCst);
         for w in writers {
             w.await.unwrap();
         }
-        assert_ne!(log_header(&wal), first, "the log never started afresh");
-        let size = std::fs::metadata(&wal).unwrap().len();
-        // Left to the backstop, the file holds at least its 10 000 pages
-        // (41.2 MB here without the task); a loaded debug build gave 9 - 23 MB.
-        let backstop = u64::from(BACKSTOP_PAGES) * 4096;
-        eprintln!("the log file grew to {size} bytes");
+        assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+    }
+
+    /// The store's own checkpointer copies the log back by itself, and the
+    /// next writer then starts the log afresh.
+    #[tokio::test]
+    async fn the_checkpointer_copies_the_log_back_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("own.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let (wal, shm) = (beside(&db, "-wal"), beside(&db, "-shm"));
+        store.merge_calls(&[call(1), call(2)]).await.unwrap();
+        let salt = log_salt(&wal);
+        // Nothing else checkpoints here (the backstop is far off); waiting
+        // is bounded only against a hang.
+        let began = std::time::Instant::now();
+        while !log_copied_back(&shm) {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "the checkpointer never copied the log back"
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY / 10).await;
+        }
+        store.merge_calls(&[call(3)]).await.unwrap();
+        assert_eq!(
+            log_salt(&wal),
+            salt.wrapping_add(1),
+            "the log started afresh"
+        );
+    }
+
+    /// Two processes on one file, each caching its answers (a second store
+    /// and cache on the same file stands for the second process): what one
+    /// commits is in the other's very next answer, a deactivated user is
+    /// refused, also once the log has started afresh, when new commits
+    /// overwrite old frames and the log file keeps its size.
+    #[tokio::test]
+    async fn another_process_commits_are_in_the_next_cached_answer() {
+        use crate::store::{CachedStore, LineScope, UserChanges};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("two.db");
+        let url = format!("sqlite://{}", db.display());
+        // No checkpointers: the log is checkpointed below, by hand.
+        let a = SqliteStore::open(&url, false).await.unwrap();
+        let b = SqliteStore::open(&url, false).await.unwrap();
+        let cached_a = CachedStore::wrap(Arc::new(a.clone()), &url).await.unwrap();
+        let cached_b = CachedStore::wrap(Arc::new(b), &url).await.unwrap();
+        let audit = crate::http::audit::system("test");
+        let agent = cached_a
+            .create_user(
+                "agent@example.com",
+                "hash",
+                crate::domain::Role::Agent,
+                &[],
+                audit,
+            )
+            .await
+            .unwrap();
+        // A log longer than what follows, all copied back: the next writer
+        // starts it afresh.
+        let batch: Vec<NewCall> = (1..=500).map(call).collect();
+        cached_a.merge_calls(&batch).await.unwrap();
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&a.pool)
+            .await
+            .unwrap();
+        assert_eq!(busy, 0);
+        let wal = beside(&db, "-wal");
+        let (size, salt) = (std::fs::metadata(&wal).unwrap().len(), log_salt(&wal));
+        cached_a.merge_calls(&[call(501)]).await.unwrap();
+        assert_eq!(
+            log_salt(&wal),
+            salt.wrapping_add(1),
+            "the log started afresh"
+        );
+
+        async fn calls(store: &CachedStore) -> i64 {
+            let all = LineScope::All;
+            store
+                .call_counts(&all, 0, 4_000_000_000)
+                .await
+                .unwrap()
+                .calls
+        }
+        assert!(cached_b.get_user(agent.id).await.unwrap().is_active);
+        assert_eq!(calls(&cached_b).await, 501);
+        let hits = cached_b.stats.hits.get();
+        assert_eq!(calls(&cached_b).await, 501);
+        assert_eq!(cached_b.stats.hits.get(), hits + 1, "answered from memory");
+
+        let off = UserChanges {
+            is_active: Some(false),
+            ..Default::default()
+        };
+        cached_a.update_user(agent.id, off, audit).await.unwrap();
         assert!(
-            size < backstop * 9 / 10,
-            "the log grew to {size} bytes: checkpointed by the backstop, not beside the writers"
+            !cached_b.get_user(agent.id).await.unwrap().is_active,
+            "the other process still lets the deactivated user in"
+        );
+        cached_a.merge_calls(&[call(502)]).await.unwrap();
+        assert_eq!(
+            calls(&cached_b).await,
+            502,
+            "the other process missed a call"
+        );
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            size,
+            "the log file kept its size"
+        );
+    }
+
+    /// One copy of a wal-index header, as SQLite writes it: `iChange`
+    /// (bytes 8..12) and `isInit` (byte 12) set.
+    fn index_header(change: u32) -> [u8; WAL_INDEX_HEADER] {
+        let mut h = [0u8; WAL_INDEX_HEADER];
+        h[..4].copy_from_slice(&3_007_000u32.to_ne_bytes());
+        h[8..12].copy_from_slice(&change.to_ne_bytes());
+        h[12] = 1;
+        h
+    }
+
+    /// What a watch reports, look by look: a header it has not seen, one
+    /// half written, one in a file made afresh, or none at all count as
+    /// changed; the same header in the same file does not.
+    #[test]
+    fn a_watch_reports_every_header_it_has_not_seen() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("watched.db");
+        let shm = beside(&db, "-shm");
+        let watch = CommitWatch::new(&db);
+        let changed = || {
+            let mut n = 0;
+            watch.look(|| n += 1);
+            n == 1
+        };
+        let write = |first: u32, second: u32| {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&shm)
+                .unwrap();
+            f.write_all_at(&index_header(first), 0).unwrap();
+            f.write_all_at(&index_header(second), WAL_INDEX_HEADER as u64)
+                .unwrap();
+        };
+        assert!(changed(), "no wal-index");
+        assert!(changed(), "still none");
+        write(1, 1);
+        assert!(changed(), "the first header seen");
+        assert!(!changed());
+        assert!(!changed());
+        write(2, 2);
+        assert!(changed(), "a commit");
+        assert!(!changed());
+        // The second copy is written first: copies that differ are a
+        // commit under way.
+        write(2, 3);
+        assert!(changed(), "copies that differ");
+        assert!(changed(), "copies that still differ");
+        write(3, 3);
+        assert!(changed(), "the commit done");
+        assert!(!changed());
+        // Deleted and made afresh (by another process), with the same bytes.
+        std::fs::remove_file(&shm).unwrap();
+        assert!(changed(), "deleted");
+        write(3, 3);
+        assert!(changed(), "another file");
+        assert!(!changed());
+        let fresh = std::fs::read(&shm).unwrap();
+        std::fs::remove_file(&shm).unwrap();
+        std::fs::write(&shm, &fresh).unwrap();
+        assert!(changed(), "replaced between two looks");
+        assert!(!changed());
+        // Not yet written (`isInit` 0).
+        std::fs::write(&shm, [0u8; 2 * WAL_INDEX_HEADER]).unwrap();
+        assert!(changed());
+        assert!(changed());
+    }
+
+    /// A watch reads the wal-index through a file of its own, and closing
+    /// any descriptor of a file ends every POSIX lock the process holds on
+    /// it, SQLite's included (`/proc/locks` lists them): a watch dropped
+    /// while the store is open leaves SQLite's lock on the wal-index (a
+    /// shared lock on byte 128 while a connection has it open) in place.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_dropped_watch_leaves_sqlites_locks_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("locks.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        store.merge_calls(&[call(1)]).await.unwrap();
+        let shm = beside(&db, "-shm");
+        let inode = std::fs::metadata(&shm).unwrap().ino();
+        let pid = std::process::id().to_string();
+        let in_use = || {
+            std::fs::read_to_string("/proc/locks")
+                .unwrap()
+                .lines()
+                .any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() >= 8
+                        && f[1] == "POSIX"
+                        && f[4] == pid
+                        && f[5].ends_with(&format!(":{inode}"))
+                        && f[6] == "128"
+                })
+        };
+        assert!(in_use(), "SQLite holds its lock on the wal-index");
+        for _ in 0..2 {
+            let watch = CommitWatch::new(&db);
+            let mut looks = 0;
+            watch.look(|| looks += 1);
+            watch.look(|| looks += 1);
+            assert_eq!(looks, 1, "the header was read");
+            drop(watch);
+            assert!(in_use(), "dropping a watch ended SQLite's lock");
+        }
+        assert_eq!(
+            store
+                .call_counts(&crate::store::LineScope::All, 0, 4_000_000_000)
+                .await
+                .unwrap()
+                .calls,
+            1
         );
     }
 
@@ -486,7 +964,7 @@ mod tests {
         let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
-        let task = store._checkpointer.0.abort_handle();
+        let task = store._checkpointer.as_ref().unwrap().0.abort_handle();
         let copy = store.clone();
         drop(store);
         tokio::time::sleep(CHECKPOINT_EVERY * 2).await;

@@ -178,7 +178,11 @@ pub async fn csv(State(state): State<AppState>, viewer: Viewer, q: QueryPairs) -
         Err(e) => return PageError::from(e).into_response(),
     };
     let period = Some(sel.period.second_bounds());
-    let body = csv_body(state.store.clone(), scope, period);
+    let slot = match state.exports.claim(viewer.user.id) {
+        Ok(s) => s,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let body = csv_body(state.store.clone(), scope, period, slot);
     let filename = format!(
         "attachment; filename=\"linewise-calls-{}-{}.csv\"",
         sel.first_day, sel.last_day

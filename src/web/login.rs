@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::json;
@@ -54,9 +54,11 @@ fn login_page(next: &str, token: &str, email: &str, error: Option<&str>) -> Mark
     )
 }
 
-/// Renders the form with a fresh double-submit token.
+/// Renders the form with a fresh double-submit token, in answer to a
+/// request with headers `request`.
 fn render(
     state: &AppState,
+    request: &HeaderMap,
     status: StatusCode,
     next: &str,
     email: &str,
@@ -66,7 +68,7 @@ fn render(
     let mut res = (status, login_page(next, &token, email, error)).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(state, LOGIN_COOKIE, &token, "/login", 3600),
+        set_cookie(state, Some(request), LOGIN_COOKIE, &token, "/login", 3600),
     );
     res
 }
@@ -79,7 +81,7 @@ pub async fn form(State(state): State<AppState>, q: QueryPairs, req: Request) ->
     {
         return Redirect::to(&next).into_response();
     }
-    render(&state, StatusCode::OK, &next, "", None)
+    render(&state, req.headers(), StatusCode::OK, &next, "", None)
 }
 
 /// `POST /login`: checks the password through the API's login; on success
@@ -91,6 +93,7 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
         .map(|c| c.0)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let expected = cookie(req.headers(), LOGIN_COOKIE).unwrap_or_default();
+    let headers = req.headers().clone();
     let bytes = match axum::body::to_bytes(req.into_body(), FORM_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
@@ -105,6 +108,7 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
     if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         return render(
             &state,
+            &headers,
             StatusCode::FORBIDDEN,
             &next,
             &email,
@@ -115,7 +119,16 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
         json!({"email": email, "password": form.get("password").unwrap_or("")}),
     ) {
         Ok(b) => b,
-        Err(_) => return render(&state, StatusCode::BAD_REQUEST, &next, &email, None),
+        Err(_) => {
+            return render(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                &next,
+                &email,
+                None,
+            );
+        }
     };
     match login(State(state.clone()), ConnectInfo(peer), ApiJson(body)).await {
         Ok(axum::Json(v)) => {
@@ -130,16 +143,17 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(&state, COOKIE, token, "/", max_age),
+                set_cookie(&state, Some(&headers), COOKIE, token, "/", max_age),
             );
             h.append(
                 header::SET_COOKIE,
-                set_cookie(&state, LOGIN_COOKIE, "", "/login", 0),
+                set_cookie(&state, Some(&headers), LOGIN_COOKIE, "", "/login", 0),
             );
             res
         }
         Err(ApiError::Unauthorized(_)) => render(
             &state,
+            &headers,
             StatusCode::UNAUTHORIZED,
             &next,
             &email,
@@ -147,6 +161,7 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
         ),
         Err(ApiError::RateLimited { retry_after }) => render(
             &state,
+            &headers,
             StatusCode::TOO_MANY_REQUESTS,
             &next,
             &email,
@@ -155,8 +170,17 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
                 retry_after.div_ceil(60)
             )),
         ),
+        Err(ApiError::Busy { .. }) => render(
+            &state,
+            &headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &next,
+            &email,
+            Some("Many sign-ins are being checked right now. Try again in a moment."),
+        ),
         Err(ApiError::Invalid(_)) => render(
             &state,
+            &headers,
             StatusCode::UNPROCESSABLE_ENTITY,
             &next,
             &email,
@@ -166,10 +190,19 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// `POST /logout`: clears the session cookie.
-pub async fn logout(State(state): State<AppState>, _: Posted) -> Response {
+/// `POST /logout`: ends the session on the server (its token is refused
+/// from now on, as a cookie or a Bearer token, on every node) and clears
+/// the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, _: Posted) -> Response {
+    if let Some(token) = cookie(&headers, COOKIE)
+        && let Err(e) = crate::http::extract::sign_out(&state, &token).await
+    {
+        return PageError::from(e).into_response();
+    }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, COOKIE, "", "/", 0));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, Some(&headers), COOKIE, "", "/", 0),
+    );
     res
 }

@@ -18,6 +18,7 @@ use super::selection::{encode, visible_groups, visible_lines};
 use super::session::{Form, Posted, Viewer};
 use crate::domain::Invalid;
 use crate::http::AppState;
+use crate::http::access::may_see;
 use crate::http::api::{groups, phone_numbers};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, QueryPairs, path_id};
@@ -148,13 +149,29 @@ fn admin(viewer: &Viewer) -> Result<Admin, PageError> {
     Ok(Admin(viewer.user.clone()))
 }
 
-fn to_page(done: &str, id: Option<i64>) -> Response {
+/// The query parameters of a notice, in the order they are vouched for.
+const NOTICE_KEYS: [&str; 4] = ["done", "id", "discovered", "total"];
+
+/// Back to the page with a notice of what was done, vouched for by the
+/// viewer's session (see [`Viewer::vouch`]): a link from anywhere else
+/// shows no notice, so the page never claims a change nobody made.
+fn notice_redirect(viewer: &Viewer, pairs: Vec<(&str, String)>) -> Response {
+    let notice = encode(&pairs);
+    let tag = viewer.vouch(&notice);
+    // The fragment replaces the form's `#add`, which would otherwise carry over.
+    Redirect::to(&format!(
+        "/phone-numbers?{notice}&{}#main",
+        encode(&[("tag", tag)])
+    ))
+    .into_response()
+}
+
+fn to_page(viewer: &Viewer, done: &str, id: Option<i64>) -> Response {
     let mut pairs = vec![("done", done.to_string())];
     if let Some(id) = id {
         pairs.push(("id", id.to_string()));
     }
-    // The fragment replaces the form's `#add`, which would otherwise carry over.
-    Redirect::to(&format!("/phone-numbers?{}#main", encode(&pairs))).into_response()
+    notice_redirect(viewer, pairs)
 }
 
 fn respond(r: Result<Response, PageError>) -> Response {
@@ -165,7 +182,7 @@ fn respond(r: Result<Response, PageError>) -> Response {
 
 /// `GET /phone-numbers`.
 pub async fn page(State(state): State<AppState>, viewer: Viewer, q: QueryPairs) -> Response {
-    let message = done_message(&state, &q).await;
+    let message = done_message(&state, &viewer, &q).await;
     respond(
         render(&state, &viewer, message, &Draft::blank(), None)
             .await
@@ -173,17 +190,30 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, q: QueryPairs) 
     )
 }
 
-async fn done_message(state: &AppState, q: &QueryPairs) -> Option<(&'static str, String)> {
+/// The notice of a change the viewer made, when the URL carries one their
+/// session vouches for. It names a line only when the viewer may see it.
+async fn done_message(
+    state: &AppState,
+    viewer: &Viewer,
+    q: &QueryPairs,
+) -> Option<(&'static str, String)> {
+    let pairs: Vec<(&str, String)> = NOTICE_KEYS
+        .into_iter()
+        .filter_map(|k| q.get(k).map(|v| (k, v.to_string())))
+        .collect();
+    if pairs.is_empty() || !viewer.vouches_for(&encode(&pairs), q.get("tag")?) {
+        return None;
+    }
     let name = match q.get("id").and_then(|i| i.parse::<i64>().ok()) {
         Some(id) => match state.store.get_phone_number(id).await {
-            Ok(l) => phone_numbers::label(&l),
-            Err(_) => "The line".into(),
+            Ok(l) if may_see(&viewer.user, &l) => phone_numbers::label(&l),
+            _ => "The line".into(),
         },
         None => "The line".into(),
     };
     if let Some(found) = q.get("discovered") {
-        let found: u64 = found.parse().unwrap_or(0);
-        let total = q.get("total").unwrap_or("?");
+        let found: u64 = found.parse().ok()?;
+        let total: u64 = q.get("total")?.parse().ok()?;
         return Some((
             "success",
             match found {
@@ -291,7 +321,7 @@ async fn render(
                     }
                     div.field.grow {
                         label for="g-desc" { "Description" }
-                        input type="text" id="g-desc" name="description" maxlength="500" placeholder="Optional";
+                        input type="text" id="g-desc" name="description" maxlength=(groups::MAX_DESCRIPTION) placeholder="Optional";
                     }
                     div.field.field-apply { button.btn.btn-secondary type="submit" { "Create group" } }
                 }
@@ -517,6 +547,7 @@ async fn add_inner(state: &AppState, p: &Posted) -> Result<Response, PageError> 
     };
     match phone_numbers::upsert(State(state.clone()), who, ApiJson(api_body(body)?)).await {
         Ok((status, Json(row))) => Ok(to_page(
+            &p.viewer,
             if status == StatusCode::CREATED {
                 "added"
             } else {
@@ -617,7 +648,7 @@ async fn update_inner(state: &AppState, p: &Posted, id: &str) -> Result<Response
     )
     .await
     {
-        Ok(Json(row)) => Ok(to_page("saved", Some(row.id))),
+        Ok(Json(row)) => Ok(to_page(&p.viewer, "saved", Some(row.id))),
         Err(e) => again(refused(e)?),
     }
 }
@@ -638,7 +669,7 @@ async fn change(
         ApiJson(api_body(body)?),
     )
     .await?;
-    Ok(to_page(done, Some(l.id)))
+    Ok(to_page(&p.viewer, done, Some(l.id)))
 }
 
 /// `POST /phone-numbers/:id/primary`.
@@ -713,7 +744,7 @@ async fn delete_inner(state: &AppState, p: &Posted, id: &str) -> Result<Response
         return Ok(Redirect::to(&format!("/phone-numbers/{}/delete", l.id)).into_response());
     }
     phone_numbers::delete(State(state.clone()), who, Path(l.id.to_string())).await?;
-    Ok(to_page("deleted", None))
+    Ok(to_page(&p.viewer, "deleted", None))
 }
 
 /// `POST /phone-numbers/discover`: registers the numbers seen in calls.
@@ -722,11 +753,12 @@ pub async fn discover(State(state): State<AppState>, p: Posted) -> Response {
         async {
             let who = admin(&p.viewer)?;
             let Json(v) = phone_numbers::discover(State(state.clone()), who).await?;
-            let pairs = [
+            let pairs = vec![
+                ("done", "discovered".to_string()),
                 ("discovered", v.discovered.to_string()),
                 ("total", v.total.to_string()),
             ];
-            Ok(Redirect::to(&format!("/phone-numbers?{}#main", encode(&pairs))).into_response())
+            Ok(notice_redirect(&p.viewer, pairs))
         }
         .await,
     )
@@ -753,7 +785,7 @@ pub async fn create_group(State(state): State<AppState>, p: Posted) -> Response 
             let _ = groups::create(State(state.clone()), who, ApiJson(api_body(body)?))
                 .await
                 .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page("group-created", None))
+            Ok(to_page(&p.viewer, "group-created", None))
         }
         .await,
     )
@@ -785,7 +817,7 @@ pub async fn add_member(
             )
             .await
             .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page("member-added", None))
+            Ok(to_page(&p.viewer, "member-added", None))
         }
         .await,
     )
@@ -804,7 +836,7 @@ pub async fn remove_member(
             let _ = groups::remove_member(State(state.clone()), who, Path((gid.to_string(), line)))
                 .await
                 .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page("member-removed", None))
+            Ok(to_page(&p.viewer, "member-removed", None))
         }
         .await,
     )
@@ -829,7 +861,7 @@ pub async fn delete_group(
                 .back("/phone-numbers#groups", "Back to groups"));
             }
             groups::delete(State(state.clone()), who, Path(gid.to_string())).await?;
-            Ok(to_page("group-deleted", None))
+            Ok(to_page(&p.viewer, "group-deleted", None))
         }
         .await,
     )

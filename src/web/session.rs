@@ -2,7 +2,8 @@
 //! against CSRF.
 //!
 //! The cookie holds the same JWT the API issues (HttpOnly, SameSite=Strict,
-//! Secure when the public URL is https). A form that changes something
+//! and Secure unless the server is reached over plain http on this machine:
+//! see [`secure`]). A form that changes something
 //! carries `csrf` = SHA-256 hex of `"csrf:" + cookie value`: a page of
 //! another site can neither read the cookie nor compute it.
 
@@ -10,6 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -41,16 +43,78 @@ pub fn csrf_token(session: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn secure(state: &AppState) -> bool {
-    state
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
+/// Whether a host (`localhost`, `127.0.0.1`, `[::1]`, any port) is this
+/// machine. `authority` is a URL's or a `Host` header's `host[:port]`.
+fn is_loopback(authority: &str) -> bool {
+    let a = authority.trim();
+    let a = a.rsplit_once('@').map_or(a, |(_, host)| host);
+    let host = match a.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
+        // A bare IPv6 address has more than one ':'.
+        None if a.matches(':').count() > 1 => a,
+        None => a.split_once(':').map_or(a, |(h, _)| h),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1")
 }
 
-/// `Set-Cookie` for a cookie living `max_age` seconds (0 clears it).
+/// The first value of a request header, trimmed.
+fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the cookies of an answer are `Secure`: always, unless the
+/// server is reached over plain http on this machine (`localhost`,
+/// `127.0.0.1` or `[::1]`, any port), where some browsers drop a Secure
+/// cookie. The public URL decides when it is set; otherwise `request`, the
+/// headers of the request being answered, does. Without either, Secure.
+pub fn secure(state: &AppState, request: Option<&HeaderMap>) -> bool {
+    match (state.public_url.as_deref(), request) {
+        (Some(url), _) => secure_at(url),
+        (None, Some(headers)) => secure_for(headers),
+        (None, None) => true,
+    }
+}
+
+/// Secure unless the public URL is `http://` on this machine.
+fn secure_at(public_url: &str) -> bool {
+    let url = public_url.trim().to_ascii_lowercase();
+    match url.strip_prefix("http://") {
+        Some(rest) => !is_loopback(rest.split(['/', '?', '#']).next().unwrap_or("")),
+        None => true,
+    }
+}
+
+/// Secure unless the request's host (`X-Forwarded-Host`, else `Host`) is
+/// this machine and no proxy says it came over https.
+fn secure_for(headers: &HeaderMap) -> bool {
+    let https = first_value(headers, "x-forwarded-proto")
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        || headers
+            .get_all(header::FORWARDED)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .filter_map(|part| part.split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("proto")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            });
+    let host = first_value(headers, "x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+    https || !host.is_some_and(is_loopback)
+}
+
+/// `Set-Cookie` for a cookie living `max_age` seconds (0 clears it), in
+/// answer to a request with headers `request` (see [`secure`]).
 pub fn set_cookie(
     state: &AppState,
+    request: Option<&HeaderMap>,
     name: &str,
     value: &str,
     path: &str,
@@ -60,7 +124,7 @@ pub fn set_cookie(
         "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={}",
         max_age.max(0)
     );
-    if secure(state) {
+    if secure(state, request) {
         c.push_str("; Secure");
     }
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -92,6 +156,28 @@ pub struct Viewer {
 impl Viewer {
     pub fn is_admin(&self) -> bool {
         self.user.role.can_manage_lines()
+    }
+
+    /// A tag vouching that `text` (the notice a redirect carries after a
+    /// change) comes from this session: hex HMAC-SHA256 of it, keyed with
+    /// the session's CSRF token, which another site can neither read nor
+    /// compute. A link made elsewhere cannot carry it.
+    pub fn vouch(&self, text: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.csrf.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"notice\n");
+        mac.update(text.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `tag` is this session's [`vouch`](Viewer::vouch) for
+    /// `text`, compared in constant time.
+    pub fn vouches_for(&self, text: &str, tag: &str) -> bool {
+        bool::from(self.vouch(text).as_bytes().ct_eq(tag.as_bytes()))
     }
 
     /// Refuses users who may not change lines and groups.
@@ -140,8 +226,10 @@ fn to_login(state: &AppState, parts: &Parts, had_cookie: bool) -> Response {
     };
     let mut res = Redirect::to(&target).into_response();
     if had_cookie {
-        res.headers_mut()
-            .append(header::SET_COOKIE, set_cookie(state, COOKIE, "", "/", 0));
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(state, Some(&parts.headers), COOKIE, "", "/", 0),
+        );
     }
     res
 }
@@ -248,6 +336,58 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/a\r\nSet-Cookie: x")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_on_this_machine_over_http() {
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:3000",
+            "[::1]:80",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "ops.example.com",
+            "localhost.example.com",
+            "127.0.0.2",
+            "[::2]",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        assert!(secure_at("https://ops.example.com"));
+        assert!(secure_at("https://localhost:8443/"));
+        assert!(secure_at("http://ops.example.com"));
+        assert!(!secure_at("http://localhost:3000/"));
+        assert!(!secure_at("HTTP://127.0.0.1"));
+        assert!(!secure_at("http://[::1]:8080/x"));
+
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(!secure_for(&headers(&[("host", "127.0.0.1:3000")])));
+        assert!(!secure_for(&headers(&[("host", "localhost")])));
+        assert!(secure_for(&headers(&[("host", "ops.example.com")])));
+        assert!(secure_for(&headers(&[])));
+        assert!(secure_for(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("x-forwarded-proto", "https"),
+        ])));
+        assert!(secure_for(&headers(&[
+            ("host", "localhost"),
+            ("forwarded", "for=1.2.3.4;proto=\"https\""),
+        ])));
+        assert!(secure_for(&headers(&[
+            ("host", "localhost:3000"),
+            ("x-forwarded-host", "ops.example.com"),
+        ])));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Line access (SPEC §3.4): a manager or agent sees only their lines, on
-//! every route, and asking for another line is 403.
+//! every route. Another line's id is 404, as an id no line has; a filter
+//! naming another line's number is 403, as a number no line has.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -162,6 +163,17 @@ fn forbidden(status: StatusCode, body: &Value, what: &str) {
     assert_eq!(body["error"]["code"], "forbidden", "{what}: {body}");
 }
 
+/// The answer for a line id the user may not see: the one for no such line.
+fn no_line(status: StatusCode, body: &Value, id: i64, what: &str) {
+    assert_eq!(status, StatusCode::NOT_FOUND, "{what}: {body}");
+    assert_eq!(body["error"]["code"], "not_found", "{what}: {body}");
+    assert_eq!(
+        body["error"]["message"],
+        format!("no phone number has id {id}"),
+        "{what}: {body}"
+    );
+}
+
 /// Sends as `token`, keeps the body's text for the leak check.
 async fn as_user(
     app: &TestApp,
@@ -235,9 +247,10 @@ both! {
         assert_eq!(s, StatusCode::OK, "{me}");
         assert_eq!(me["phoneNumberIds"], json!([w.a]));
 
-        // Asking for B in any way is 403.
+        // B's id is no line's; filtering by B's number is 403.
+        let (s, b) = as_user(&app, m, &format!("/api/phone-numbers/{}", w.b), &mut seen).await;
+        no_line(s, &b, w.b, "B by id");
         let refused = [
-            format!("/api/phone-numbers/{}", w.b),
             format!("/api/analytics/dashboard?{PERIOD}&phoneNumber={}", enc(B)),
             format!("/api/analytics/dashboard?{PERIOD}&phoneNumber={}", B),
             format!("/api/analytics/dashboard?{PERIOD}&phoneNumbers={}", enc(&format!("{A},{B}"))),
@@ -277,8 +290,9 @@ both! {
         let (s, d) = as_user(&app, t, &format!("/api/analytics/dashboard?{PERIOD}&groupId={}", w.group), &mut seen).await;
         assert_eq!(s, StatusCode::OK, "{d}");
         is_a(&d, "agent, group");
+        let (s, b) = as_user(&app, t, &format!("/api/phone-numbers/{}", w.b), &mut seen).await;
+        no_line(s, &b, w.b, "B by id");
         for path in [
-            format!("/api/phone-numbers/{}", w.b),
             format!("/api/analytics/dashboard?{PERIOD}&phoneNumber={}", enc(B)),
             format!("/api/calls?phoneNumber={}", enc(B)),
         ] {
@@ -387,7 +401,7 @@ both! {
         assert_eq!(s, StatusCode::OK, "{d}");
         assert_eq!(d["calls"], 0, "{d}");
         let (s, b) = app.send(Method::GET, &format!("/api/phone-numbers/{}", w.a), t, None).await;
-        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+        no_line(s, &b, w.a, "A with no lines");
     }
 
     async fn reassigning_lines_takes_effect_on_the_next_request(app) {
@@ -409,7 +423,7 @@ both! {
         assert_eq!(s, StatusCode::OK);
         assert_eq!(d["calls"], 4, "{d}");
         let (s, b) = app.send(Method::GET, &format!("/api/phone-numbers/{}", w.a), Some(&token), None).await;
-        forbidden(s, &b, "A after the move");
+        no_line(s, &b, w.a, "A after the move");
         let (s, b) = app
             .send(Method::GET, &format!("/api/analytics/dashboard?{PERIOD}&phoneNumber={}", enc(A)), Some(&token), None)
             .await;

@@ -302,6 +302,9 @@ both! {
     }
 
     async fn one_address_spraying_many_accounts_is_limited_too(app) {
+        // Room in the password-check queue for every guess: what is tested
+        // is the address's limit, not the queue's.
+        let app = spawn_configured(app.backend, |s| s.login_queue = 100).await.unwrap();
         // Two wrong guesses each at many accounts: no account reaches its own
         // limit, but the address reaches its limit of fifty failures.
         let max = linewise::http::api::auth::MAX_FAILURES_PER_CLIENT as usize;

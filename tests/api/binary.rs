@@ -1,7 +1,5 @@
 //! The real `linewise` binary: `--help`, `serve --demo`, `user add`, `demo`.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::helpers::ADMIN_PASSWORD as PASSWORD;
@@ -259,10 +257,11 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_cleanly() {
     let (first, rest) = body.split_at(body.len() / 2);
     conn.write_all(first).await.unwrap();
     conn.flush().await.unwrap();
-    // The request is in flight (half its body read) when the signal comes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request is in flight (half its body read) when the signal comes,
+    // and the rest is sent once the server has begun to shut down.
+    server.wait_until_read(&conn).await;
     server.sigterm();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.wait_until_not_listening().await;
     conn.write_all(rest).await.unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).await.unwrap();

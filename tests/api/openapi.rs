@@ -13,6 +13,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/openapi.json"),
     ("POST", "/api/auth/login"),
     ("GET", "/api/auth/me"),
+    ("POST", "/api/auth/logout"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
     ("GET", "/api/users/{id}"),

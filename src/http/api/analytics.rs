@@ -267,31 +267,123 @@ pub async fn compare(
 /// The CSV header of an export; one row per call follows.
 pub const EXPORT_HEADER: &str = "id,provider,providerCallId,phoneNumber,otherParty,direction,status,startedAt,endedAt,durationSeconds,flowId,flowName,recordingUrl\n";
 
-fn csv_row(c: &crate::store::CallRow) -> String {
+fn csv_row(c: &crate::store::CallRow, out: &mut csv::Writer<Vec<u8>>) {
     let at = |s: i64| {
         jiff::Timestamp::from_second(s)
             .map(|t| t.to_string())
             .unwrap_or_default()
     };
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::with_capacity(256));
-    let _ = w.write_record([
+    let text = |v: &Option<String>| cell(v.as_deref().unwrap_or_default()).into_owned();
+    let _ = out.write_record([
         c.id.to_string(),
-        c.provider.clone(),
-        c.provider_call_id.clone(),
-        c.phone_number.clone(),
-        c.other_party.clone().unwrap_or_default(),
-        c.direction.clone(),
-        c.status.clone(),
+        cell(&c.provider).into_owned(),
+        cell(&c.provider_call_id).into_owned(),
+        cell(&c.phone_number).into_owned(),
+        text(&c.other_party),
+        cell(&c.direction).into_owned(),
+        cell(&c.status).into_owned(),
         at(c.started_at),
         c.ended_at.map(at).unwrap_or_default(),
         c.duration_seconds.to_string(),
-        c.flow_id.clone().unwrap_or_default(),
-        c.flow_name.clone().unwrap_or_default(),
-        c.recording_url.clone().unwrap_or_default(),
+        text(&c.flow_id),
+        text(&c.flow_name),
+        text(&c.recording_url),
     ]);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A text cell that a spreadsheet will show as text, never run as a
+/// formula (OWASP's CSV injection guidance): a value starting with `=`,
+/// `@`, a tab or a carriage return, or with `+` or `-` not followed by a
+/// plain number, gets a leading `'`. E.164 numbers (`+919876543210`) and
+/// signed numbers stay as they are.
+pub fn cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain_number = |rest: &str| {
+        !rest.is_empty()
+            && rest.bytes().any(|b| b.is_ascii_digit())
+            && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && rest.bytes().filter(|b| *b == b'.').count() <= 1
+    };
+    let risky = match value.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r') => true,
+        Some(b'+' | b'-') => !plain_number(&value[1..]),
+        _ => false,
+    };
+    if risky {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// Rows an export reads from the database at a time. Between two reads
+/// the export holds no connection, so a client that stops reading holds
+/// nothing but its own socket (which the send timeout then closes).
+pub const EXPORT_CHUNK: i64 = 1000;
+
+/// Caps the CSV exports running at once, per user and in all.
+#[derive(Clone)]
+pub struct ExportSlots {
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>,
+    max: usize,
+    per_user: usize,
+}
+
+/// One running export's place; given back when its body is dropped.
+pub struct ExportSlot {
+    slots: ExportSlots,
+    user_id: i64,
+}
+
+impl ExportSlots {
+    pub fn new(max: usize, per_user: usize) -> Self {
+        ExportSlots {
+            running: Default::default(),
+            max,
+            per_user,
+        }
+    }
+
+    /// A place for one more export by `user_id`: 429 when the user has
+    /// their share running, 503 when the server has.
+    pub fn claim(&self, user_id: i64) -> Result<ExportSlot, ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = running.get(&user_id).copied().unwrap_or(0);
+        if mine >= self.per_user {
+            return Err(ApiError::TooMany {
+                message: format!(
+                    "you already have {mine} export(s) downloading, the most one user may run at once; \
+                     wait for one to finish"
+                ),
+                retry_after: 5,
+            });
+        }
+        let all: usize = running.values().sum();
+        if all >= self.max {
+            return Err(ApiError::Busy {
+                message: format!(
+                    "{all} exports are downloading, the most the server runs at once; try again shortly"
+                ),
+                retry_after: 5,
+            });
+        }
+        *running.entry(user_id).or_default() += 1;
+        Ok(ExportSlot {
+            slots: self.clone(),
+            user_id,
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self.slots.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 /// `GET /api/analytics/export.csv`: the calls behind a view, newest first,
@@ -307,6 +399,7 @@ fn csv_row(c: &crate::store::CallRow) -> String {
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
+        (status = 429, response = doc::RateLimited),
         (status = 503, response = doc::Unavailable),
     )
 )]
@@ -317,7 +410,8 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let view = read_view(&state, &user, q, &[], false).await?;
     let period = view.period.as_ref().map(|p| p.second_bounds());
-    let body = csv_body(state.store.clone(), view.scope.clone(), period);
+    let slot = state.exports.claim(user.id)?;
+    let body = csv_body(state.store.clone(), view.scope.clone(), period, slot);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -331,41 +425,110 @@ pub async fn export(
         .into_response())
 }
 
-/// The CSV of a view's calls as a streamed body. Rows flow store → channel →
-/// CSV lines → channel → body: each channel is bounded, so memory stays
-/// constant however many calls there are.
+/// The CSV of a view's calls as a streamed body, read [`EXPORT_CHUNK`]
+/// rows at a time as the client takes them: memory stays constant however
+/// many calls there are, and no database connection waits on the client.
+/// `slot` is held until the body ends or is dropped.
 pub fn csv_body(
     store: std::sync::Arc<dyn crate::store::Store>,
     scope: crate::store::LineScope,
     period: Option<(i64, i64)>,
+    slot: ExportSlot,
 ) -> Body {
-    let (rows_tx, mut rows) = tokio::sync::mpsc::channel(1024);
-    let (lines_tx, lines) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let failed = rows_tx.clone();
-        if let Err(e) = store.stream_calls(&scope, period, rows_tx).await {
-            let _ = failed.send(Err(e)).await;
+    struct Export {
+        store: std::sync::Arc<dyn crate::store::Store>,
+        scope: crate::store::LineScope,
+        query: crate::store::CallQuery,
+        started: bool,
+        done: bool,
+        _slot: ExportSlot,
+    }
+    let export = Export {
+        store,
+        scope,
+        query: crate::store::CallQuery {
+            period,
+            after: None,
+            limit: EXPORT_CHUNK,
+        },
+        started: false,
+        done: false,
+        _slot: slot,
+    };
+    Body::from_stream(futures_util::stream::unfold(export, |mut e| async move {
+        if !e.started {
+            e.started = true;
+            return Some((Ok(bytes::Bytes::from_static(EXPORT_HEADER.as_bytes())), e));
         }
-    });
-    tokio::spawn(async move {
-        if lines_tx.send(Ok(EXPORT_HEADER.to_string())).await.is_err() {
-            return;
+        if e.done {
+            return None;
         }
-        while let Some(row) = rows.recv().await {
-            let line = match row {
-                Ok(c) => Ok(csv_row(&c)),
-                Err(e) => {
-                    tracing::error!(cause = %e, "export stopped");
-                    Err(std::io::Error::other("export stopped"))
-                }
-            };
-            let stop = line.is_err();
-            if lines_tx.send(line).await.is_err() || stop {
-                return;
+        let rows = match e.store.list_calls(&e.scope, &e.query).await {
+            Ok(rows) => rows,
+            Err(cause) => {
+                tracing::error!(%cause, "export stopped");
+                e.done = true;
+                return Some((Err(std::io::Error::other("export stopped")), e));
             }
+        };
+        e.done = (rows.len() as i64) < EXPORT_CHUNK;
+        let last = rows.last()?;
+        e.query.after = Some((last.started_at, last.id));
+        let mut out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(rows.len() * 160));
+        for row in &rows {
+            csv_row(row, &mut out);
         }
-    });
-    Body::from_stream(futures_util::stream::unfold(lines, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let chunk = out.into_inner().unwrap_or_default();
+        Some((Ok(bytes::Bytes::from(chunk)), e))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_neutralised() {
+        for risky in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "@SUM(A1)",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "\tTAB",
+            "\rCR",
+            "+",
+            "-",
+            "+1.2.3",
+        ] {
+            assert_eq!(cell(risky), format!("'{risky}"), "{risky:?}");
+        }
+        for plain in [
+            "+919876543210",
+            "-12.5",
+            "+1",
+            "42",
+            "Sales IVR",
+            "",
+            "https://rec.example/a.mp3",
+            "a=b",
+        ] {
+            assert_eq!(cell(plain), plain, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn export_slots_are_capped_per_user_and_in_all() {
+        let slots = ExportSlots::new(3, 2);
+        let a1 = slots.claim(1).unwrap();
+        let _a2 = slots.claim(1).unwrap();
+        let e = slots.claim(1).err().unwrap();
+        assert_eq!(e.status_code(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        let _b1 = slots.claim(2).unwrap();
+        let e = slots.claim(3).err().unwrap();
+        assert_eq!(e.status_code(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        drop(a1);
+        assert!(slots.claim(3).is_ok());
+    }
 }

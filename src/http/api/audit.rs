@@ -1,5 +1,6 @@
 //! `GET /api/audit`: who changed which line, group, user or ingest key
-//! (admin+), newest first.
+//! (admin+), newest first. Changes to users carry people's emails and
+//! roles, so only a super_admin sees them.
 
 use axum::Json;
 use axum::extract::State;
@@ -23,7 +24,7 @@ pub const MAX_LIMIT: i64 = 500;
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct AuditQueryParams {
-    /// Only changes to this kind of object.
+    /// Only changes to this kind of object; `user` needs super_admin.
     #[param(pattern = "^(phone_number|group|user|ingest_key)?$")]
     pub object_type: Option<String>,
     /// Only changes to this object: a positive whole number.
@@ -68,6 +69,7 @@ pub struct AuditPage {
 }
 
 /// `?objectType=&objectId=&limit=&cursor=` → `{"items": [...], "nextCursor"}`.
+/// For an admin, changes to users are left out, and `objectType=user` is 403.
 #[utoipa::path(
     get,
     path = "/api/audit",
@@ -83,7 +85,7 @@ pub struct AuditPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(reader): Admin,
     q: QueryPairs,
 ) -> ApiResult<Json<AuditPage>> {
     q.only(&["objectType", "objectId", "limit", "cursor"])?;
@@ -106,6 +108,14 @@ pub async fn list(
                 .to_string(),
         ),
     };
+    let users = ObjectType::User.as_str();
+    let sees_users = reader.role.can_manage_users();
+    if !sees_users && object_type.as_deref() == Some(users) {
+        return Err(ApiError::Forbidden(format!(
+            "the {} role cannot read changes to users; it needs super_admin",
+            reader.role
+        )));
+    }
     let positive = |field: &str| -> ApiResult<Option<i64>> {
         q.get(field)
             .filter(|s| !s.is_empty())
@@ -130,6 +140,7 @@ pub async fn list(
         .store
         .list_audit(&AuditQuery {
             object_type,
+            exclude_object_type: (!sees_users).then(|| users.to_string()),
             object_id,
             before_id,
             limit: limit + 1,

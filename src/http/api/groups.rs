@@ -66,6 +66,19 @@ fn not_found(id: i64) -> impl Fn(StoreError) -> ApiError {
     }
 }
 
+/// The longest description a group may have, in characters.
+pub const MAX_DESCRIPTION: usize = 1000;
+
+fn check_description(description: Option<&str>) -> ApiResult<()> {
+    match description.map(|d| d.chars().count()) {
+        Some(n) if n > MAX_DESCRIPTION => Err(ApiError::invalid(
+            "description",
+            format!("is {n} characters long; at most {MAX_DESCRIPTION}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_name(name: &str) -> ApiResult<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 {
@@ -127,6 +140,7 @@ pub async fn get(
 pub struct CreateGroup {
     /// 1 to 100 characters, unique.
     name: String,
+    /// At most 1000 characters.
     description: Option<String>,
     #[serde(default)]
     phone_number_ids: Vec<i64>,
@@ -154,6 +168,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
     let name = check_name(&body.name)?;
+    check_description(body.description.as_deref())?;
     let g = state
         .store
         .create_group(
@@ -171,6 +186,7 @@ pub async fn create(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateGroup {
     name: Option<String>,
+    /// At most 1000 characters.
     #[serde(default, deserialize_with = "optional_nullable")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
@@ -209,6 +225,7 @@ pub async fn update(
 ) -> ApiResult<Json<GroupView>> {
     let id = path_id("group", &id)?;
     let name = body.name.as_deref().map(check_name).transpose()?;
+    check_description(body.description.as_ref().and_then(|d| d.as_deref()))?;
     let g = state
         .store
         .update_group(

@@ -297,6 +297,8 @@ pub async fn dropdown(
     ))
 }
 
+/// `GET /api/phone-numbers/:id`. A line the user may not see is answered
+/// as one that does not exist, so its id gives nothing away.
 #[utoipa::path(
     get,
     path = "/api/phone-numbers/{id}",
@@ -305,7 +307,6 @@ pub async fn dropdown(
     responses(
         (status = 200, description = "The line", body = PhoneNumberView),
         (status = 401, response = doc::Unauthorized),
-        (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 503, response = doc::Unavailable),
     )
@@ -322,9 +323,7 @@ pub async fn get(
         .await
         .map_err(not_found(id))?;
     if !may_see(&user, &row) {
-        return Err(ApiError::Forbidden(format!(
-            "phone number {id} is not one of your lines"
-        )));
+        return Err(not_found(id)(StoreError::NotFound));
     }
     Ok(Json(row.into()))
 }
