@@ -14,7 +14,7 @@
 //! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/`; [`store::rollup`]: the pre-aggregated figures every analytics read uses, kept in the write's transaction; `store/callers.rs`: the caller ids behind exact distinct callers |
 //! | [`analytics`] | every metric defined once, on counts the store takes |
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
-//! | [`http`] | router (every route on one screen, with the security headers and CORS), one error enum, extractors, line access, the audit log, request logs and `/metrics`, `api/` a file per resource, `openapi.rs` the OpenAPI 3.1 document served at `/api/openapi.json` |
+//! | [`http`] | `server.rs` the accept loop (timeouts, connection caps), router (every route on one screen, with the security headers and CORS), one error enum, extractors, line access, the audit log, request logs and `/metrics`, `api/` a file per resource, `openapi.rs` the OpenAPI 3.1 document served at `/api/openapi.json` |
 //! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls; streamed bulk import |
 //! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
 //! | [`demo`] | realistic generated traffic for a newcomer to explore |

@@ -341,6 +341,19 @@ both! {
     }
 }
 
+/// `n` connections from 127.0.0.2, each having sent part of a request head.
+async fn unfinished_heads(app: &TestApp, n: usize) -> Vec<TcpStream> {
+    let mut slow = Vec::new();
+    for _ in 0..n {
+        let mut s = connect_from(app, address(2)).await;
+        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: linewise\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    slow
+}
+
 /// Unfinished request heads and idle keep-alive connections are closed;
 /// the server answers meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,14 +364,7 @@ async fn slow_heads_and_idle_connections_are_closed() {
     })
     .await
     .unwrap();
-    let mut slow = Vec::new();
-    for _ in 0..300 {
-        let mut s = connect_from(&app, address(2)).await;
-        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: linewise\r\nX-Slow: ")
-            .await
-            .unwrap();
-        slow.push(s);
-    }
+    let mut slow = unfinished_heads(&app, 300).await;
     // A kept-alive connection that asks once, then says nothing.
     let mut idle = connect_from(&app, address(3)).await;
     idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: linewise\r\n\r\n")
@@ -416,14 +422,7 @@ async fn a_full_server_keeps_answering() {
     })
     .await
     .unwrap();
-    let mut slow = Vec::new();
-    for _ in 0..300 {
-        let mut s = connect_from(&app, address(2)).await;
-        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: linewise\r\n")
-            .await
-            .unwrap();
-        slow.push(s);
-    }
+    let mut slow = unfinished_heads(&app, 300).await;
     for _ in 0..5 {
         assert_eq!(health(&app).await, StatusCode::OK);
     }
