@@ -2094,10 +2094,13 @@ macro_rules! store_impl {
                     qb.push(" AND c.started_at < ").push_bind(to);
                 }
                 if let Some((at, id)) = q.after {
+                    // (started_at, id) < (at, id), spelled so that both
+                    // engines start the index scan at the cursor instead of
+                    // filtering every newer row on each page.
+                    qb.push(" AND c.started_at <= ").push_bind(at);
                     qb.push(" AND (c.started_at < ").push_bind(at);
-                    qb.push(" OR (c.started_at = ").push_bind(at);
-                    qb.push(" AND c.id < ").push_bind(id);
-                    qb.push("))");
+                    qb.push(" OR c.id < ").push_bind(id);
+                    qb.push(")");
                 }
                 qb.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ").push_bind(q.limit);
                 let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
