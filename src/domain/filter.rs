@@ -1,4 +1,4 @@
-//! Which lines a question is about: the dashboard's filters (SPEC §3.2).
+//! Which lines a question is about: the dashboard's filters.
 
 use super::{E164, Invalid, Region};
 

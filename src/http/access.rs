@@ -1,4 +1,4 @@
-//! Line access (SPEC §3.4): which lines a user may see, and the lines a
+//! Line access: which lines a user may see, and the lines a
 //! filter names, narrowed to those.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! The HTTP API (SPEC §3): state, router and server.
+//! The HTTP API: state, router and server.
 
 pub mod access;
 pub mod api;

@@ -4,7 +4,7 @@
 //! Exotel writes times as naive local times in the account's timezone,
 //! numbers in national form (`08047180000`), values as strings or numbers,
 //! and calls a call whose caller only heard the IVR `completed`. The rules
-//! here turn all of that into the canonical `calls` shape (SPEC §3.3); the
+//! here turn all of that into the canonical `calls` shape (`POST /api/calls`); the
 //! CSV reader reuses them for Exotel's export columns.
 //!
 //! [`Draft`] and the small value readers at the end are shared with

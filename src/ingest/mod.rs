@@ -1,7 +1,7 @@
 //! Provider formats → domain calls.
 //!
 //! Every way in (Exotel's and Twilio's JSON and callbacks, CSV files) maps a
-//! provider's record onto the canonical `calls` JSON shape (SPEC §3.3) and
+//! provider's record onto the canonical `calls` JSON shape (`POST /api/calls`) and
 //! then through [`NewCall::from_json`], the one validation every call passes.
 //! Nothing here touches the store.
 

@@ -1,4 +1,4 @@
-//! Server-rendered pages (SPEC §4): login, dashboard, compare, phone
+//! Server-rendered pages: login, dashboard, compare, phone
 //! numbers, calls.
 //!
 //! HTML is rendered with `maud`; one embedded stylesheet and one small

@@ -1,5 +1,5 @@
-//! `/api/phone-numbers`: the seed's eight endpoints (same paths, same bare
-//! arrays), plus `PATCH /api/phone-numbers/bulk`.
+//! `/api/phone-numbers`: the line registry, eight endpoints answering bare
+//! JSON arrays, plus `PATCH /api/phone-numbers/bulk`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +17,7 @@ use crate::http::extract::{Admin, ApiJson, AuthUser, QueryPairs, path_id};
 use crate::http::openapi as doc;
 use crate::store::{PhoneNumberChanges, PhoneNumberRow, StoreError};
 
-/// A line as the seed's API shows it.
+/// A line as the phone-number endpoints show it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberView {
