@@ -1,4 +1,4 @@
-//! Load (issue 7): mixed traffic against the release server over SQLite on
+//! Load benchmark: mixed traffic against the release server over SQLite on
 //! loopback, every route at once, closed loop (each client sends its next
 //! request when the last is answered), so the rate is the highest this
 //! machine holds with these clients:
@@ -82,7 +82,7 @@ fn line(i: usize) -> String {
     format!("+91804718{:04}", i)
 }
 
-/// The seed: calls from 2026-08-01 to 2026-10-29 over the ten lines.
+/// The calls the database starts with: 2026-08-01 to 2026-10-29, ten lines.
 fn seed_csv(path: &std::path::Path) {
     let mut text = String::from(
         "providerCallId,phoneNumber,otherParty,direction,status,startedAt,durationSeconds\n",

@@ -1,5 +1,5 @@
 #!/bin/sh
-# PostgreSQL restarted under load (issue 7): a linewise over a fresh database
+# PostgreSQL restarted under load: a linewise over a fresh database
 # on the machine's cluster takes Exotel callbacks and dashboard reads from 8
 # clients; after 5 s the cluster is restarted (`pg_ctlcluster restart`), and
 # the load goes on for 15 s more. Reports the statuses seen per route, how

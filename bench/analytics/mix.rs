@@ -1,7 +1,8 @@
-//! The analytics query mix (issue 5), answered three ways that must agree:
-//! by linewise's library functions (what the HTTP handlers call), by naive
-//! SQL over the raw `calls` table (what the seed did), and — in the bench —
-//! by DuckDB and chDB over an export (`bench/peers/run.py`, same SQL shapes).
+//! The analytics query mix, answered three ways that must agree: by
+//! linewise's library functions (what the HTTP handlers call), by naive SQL
+//! over the raw `calls` table (one aggregate a figure set, no rollups), and
+//! — in the bench — by DuckDB and chDB over an export (`bench/peers/run.py`,
+//! same SQL shapes).
 //!
 //! Every answer is brought to one canonical JSON shape so they compare with
 //! `==`.
@@ -337,7 +338,7 @@ const COUNTS: &str = "COUNT(*), \
     COUNT(DISTINCT other_party)";
 
 /// The naive answer: one aggregate over the raw `calls` table per figure set,
-/// with the table's own indexes, as the seed computed its dashboard.
+/// with the table's own indexes: a dashboard computed without rollups.
 pub async fn naive(db: &Naive, q: &Query) -> Value {
     let s = spec_bounds(q);
     let scope = scope_sql(&q.scope);
