@@ -93,7 +93,7 @@ impl From<FlowCounts> for TopFlow {
     }
 }
 
-/// `GET /api/analytics/dashboard`: the seed's fields first, then ours.
+/// `GET /api/analytics/dashboard`: the long-standing fields first, then the rest.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {

@@ -184,7 +184,7 @@ impl NewCall {
         }
         if errs.is_empty() { Ok(self) } else { Err(errs) }
     }
-    /// Reads one item of the `calls` JSON shape (SPEC §3.3), reporting every
+    /// Reads one item of the `calls` JSON shape, reporting every
     /// bad field, not just the first.
     pub fn from_json(item: &Value, region: Region) -> Result<NewCall, Vec<Invalid>> {
         Self::validated(item, None, region)

@@ -1,4 +1,4 @@
-//! Line access (SPEC §3.4): a manager or agent sees only their lines, on
+//! Line access: a manager or agent sees only their lines, on
 //! every route. Another line's id is 404, as an id no line has; a filter
 //! naming another line's number is 403, as a number no line has.
 

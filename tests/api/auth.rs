@@ -1,4 +1,4 @@
-//! Auth (SPEC §3.4): login, `me`, which tokens are refused, the failed-login
+//! Auth: login, `me`, which tokens are refused, the failed-login
 //! limiter, and the rules for creating and changing users.
 
 use base64::Engine as _;

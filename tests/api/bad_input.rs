@@ -1,4 +1,4 @@
-//! Bad input (SPEC §3): malformed JSON is 400, a bad value 422 naming the
+//! Bad input: malformed JSON is 400, a bad value 422 naming the
 //! field (and the value), a bad batch stores nothing, and no error body ever
 //! carries SQL, driver text or a panic.
 

@@ -1,4 +1,4 @@
-//! The seed's eight phone-number endpoints, bulk updates and the primary rule.
+//! The eight phone-number endpoints, bulk updates and the primary rule.
 
 use reqwest::StatusCode;
 use serde_json::json;

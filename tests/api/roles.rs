@@ -1,4 +1,4 @@
-//! The role matrix (SPEC §3.1, §3.3, §3.4): who may read and who may change
+//! The role matrix: who may read and who may change
 //! lines, groups, users and calls, and that a refused change changes nothing.
 
 use reqwest::{Method, StatusCode};
