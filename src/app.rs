@@ -76,7 +76,7 @@ pub fn resolve(settings: &Settings) -> Result<Resolved, Invalid> {
             "must be at least 60 seconds",
         ));
     }
-    let metrics_access = match settings.metrics_token.as_deref().map(str::trim) {
+    let metrics_access = match settings.metrics_token.as_ref().map(|t| t.expose().trim()) {
         Some(t) if !t.is_empty() => {
             if t.len() < 16 {
                 return Err(Invalid::new(
@@ -171,8 +171,7 @@ pub async fn build(settings: &Settings) -> Result<(AppState, Option<BootstrapAdm
         twilio_auth_token: settings
             .twilio_auth_token
             .clone()
-            .filter(|t| !t.is_empty())
-            .map(auth::Secret::new),
+            .filter(|t| !t.expose().is_empty()),
         public_url: settings.public_url.clone().filter(|u| !u.is_empty()),
         cors_origins: resolved.cors_origins,
         metrics,
@@ -192,9 +191,9 @@ async fn bootstrap_admin(
         .map_err(|e| Invalid::new("LINEWISE_ADMIN_EMAIL", e.message))?;
     let (password, generated) = match &settings.admin_password {
         Some(p) => {
-            crate::http::api::users::check_password(p)
+            crate::http::api::users::check_password(p.expose())
                 .map_err(|e| Invalid::new("LINEWISE_ADMIN_PASSWORD", e.message))?;
-            (p.clone(), None)
+            (p.expose().to_string(), None)
         }
         None => {
             let p = auth::random_token(20);

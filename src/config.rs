@@ -24,7 +24,7 @@ pub struct Settings {
         default_value = "sqlite://linewise.db",
         global = true
     )]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
 
     /// JWT signing secret (at least 32 characters). Unset: generated once and
     /// kept beside the SQLite file (mode 0600), or in the PostgreSQL database.
@@ -34,7 +34,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// How long an access token lives, in seconds.
     #[arg(long, env = "LINEWISE_TOKEN_TTL", default_value_t = 8 * 3600, global = true)]
@@ -85,7 +85,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token: Option<Secret>,
 
     /// The public URL linewise is reached at (for webhook signatures and cookies).
     #[arg(long, env = "LINEWISE_PUBLIC_URL", global = true)]
@@ -107,7 +107,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
 
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `linewise=debug`.
     #[arg(long, env = "LINEWISE_LOG", default_value = "info", global = true)]
@@ -144,7 +144,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
 
     /// Seconds a client has to send a request's head; also how long a
     /// kept-alive connection may wait for its next request.
@@ -216,7 +216,7 @@ impl Settings {
     pub fn for_database(url: &str) -> Settings {
         Settings {
             bind: "127.0.0.1:0".into(),
-            database_url: url.into(),
+            database_url: DatabaseUrl::from(url),
             jwt_secret: None,
             token_ttl: 8 * 3600,
             cache: true,
@@ -243,6 +243,107 @@ impl Settings {
     }
 
     pub fn jwt_secret(&self) -> Option<Secret> {
-        self.jwt_secret.clone().map(Secret::new)
+        self.jwt_secret.clone()
+    }
+}
+
+/// A database URL; its `Debug` hides the password it may carry, so
+/// printing the settings never shows it.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL as given, password and all, to connect with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        DatabaseUrl(url.to_string())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl::from(url))
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // scheme://user:password@host… → scheme://user:***@host…
+        let url = &self.0;
+        let masked = match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                    None => url.clone(),
+                }
+            }
+            _ => url.clone(),
+        };
+        f.debug_tuple("DatabaseUrl").field(&masked).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn printing_the_settings_never_shows_a_secret() {
+        let cli = Cli::parse_from([
+            "linewise",
+            "--database-url",
+            "postgres://app:db-pass-123@db.example:5432/linewise",
+            "--jwt-secret",
+            "jwt-secret-0123456789-0123456789-0123",
+            "--admin-password",
+            "admin-pass-123",
+            "--twilio-auth-token",
+            "twilio-token-123",
+            "--metrics-token",
+            "metrics-token-0123456789",
+        ]);
+        let printed = format!("{:?}", cli.settings);
+        for secret in [
+            "db-pass-123",
+            "jwt-secret-0123456789",
+            "admin-pass-123",
+            "twilio-token-123",
+            "metrics-token-0123456789",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(
+            printed.contains("postgres://app:***@db.example:5432/linewise"),
+            "{printed}"
+        );
+        assert_eq!(
+            cli.settings.database_url.expose(),
+            "postgres://app:db-pass-123@db.example:5432/linewise"
+        );
+        assert_eq!(
+            cli.settings.jwt_secret().unwrap().expose(),
+            "jwt-secret-0123456789-0123456789-0123"
+        );
     }
 }

@@ -117,7 +117,7 @@ pub async fn spawn_with(
     dir: Option<tempfile::TempDir>,
 ) -> TestApp {
     let (state, _) = linewise::app::build(&settings).await.expect("build app");
-    let database_url = settings.database_url.clone();
+    let database_url = settings.database_url.expose().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
