@@ -76,33 +76,50 @@ pub struct CompareQuery {
     pub by: Option<String>,
 }
 
-/// What a view asks for: the lines, the period (when one applies), and the
-/// remaining parameters for the endpoint's own use.
-pub struct View {
+/// What a view asks for: the lines, the period, and the remaining
+/// parameters for the endpoint's own use. `P` is [`Period`] for the
+/// figures (no period means today) and `Option<Period>` for lists of calls
+/// (no period means every call).
+pub struct View<P = Period> {
     pub scope: LineScope,
-    pub period: Option<Period>,
+    pub period: P,
     pub rest: QueryPairs,
 }
 
 /// Reads the line filters, `from`/`to`/`tz` and checks that nothing else
-/// was given but `extra`. With `default_today` a missing period is today.
+/// was given but `extra`; a missing period is today.
 pub async fn read_view(
     state: &AppState,
     user: &AuthUser,
     q: QueryPairs,
     extra: &[&str],
-    default_today: bool,
 ) -> ApiResult<View> {
+    let view = read_list_view(state, user, q, extra).await?;
+    let period = match view.period {
+        Some(p) => p,
+        None => today(state, &view.rest)?,
+    };
+    Ok(View {
+        scope: view.scope,
+        period,
+        rest: view.rest,
+    })
+}
+
+/// Like [`read_view`], for lists of calls: a missing period is none.
+pub async fn read_list_view(
+    state: &AppState,
+    user: &AuthUser,
+    q: QueryPairs,
+    extra: &[&str],
+) -> ApiResult<View<Option<Period>>> {
     let (filter, rest) = LineFilter::take_from(q.0, state.region)?;
     let rest = QueryPairs(rest);
     let known: Vec<&str> = VIEW_PARAMS.iter().chain(extra).copied().collect();
     rest.only(&known)?;
-    let (tz, tz_name) = match rest.get("tz") {
-        Some(name) => (parse_timezone("tz", name)?, name.trim().to_string()),
-        None => (state.tz.clone(), state.tz_name.clone()),
-    };
     let (from, to) = (rest.get("from"), rest.get("to"));
-    let period = if from.is_some() || to.is_some() || default_today {
+    let period = if from.is_some() || to.is_some() {
+        let (tz, tz_name) = timezone(state, &rest)?;
         Some(Period::parse(
             from,
             to,
@@ -111,6 +128,8 @@ pub async fn read_view(
             jiff::Timestamp::now(),
         )?)
     } else {
+        // The timezone is checked even when no period uses it.
+        timezone(state, &rest)?;
         None
     };
     let scope = access::scope(state, user, &filter).await?;
@@ -119,6 +138,26 @@ pub async fn read_view(
         period,
         rest,
     })
+}
+
+/// The view's `tz`, or the business timezone.
+fn timezone(state: &AppState, rest: &QueryPairs) -> ApiResult<(jiff::tz::TimeZone, String)> {
+    Ok(match rest.get("tz") {
+        Some(name) => (parse_timezone("tz", name)?, name.trim().to_string()),
+        None => (state.tz.clone(), state.tz_name.clone()),
+    })
+}
+
+/// Today in the view's timezone.
+fn today(state: &AppState, rest: &QueryPairs) -> ApiResult<Period> {
+    let (tz, tz_name) = timezone(state, rest)?;
+    Ok(Period::parse(
+        None,
+        None,
+        &tz,
+        &tz_name,
+        jiff::Timestamp::now(),
+    )?)
 }
 
 /// `GET /api/analytics/dashboard`.
@@ -140,8 +179,8 @@ pub async fn dashboard(
     user: AuthUser,
     q: QueryPairs,
 ) -> ApiResult<Json<Dashboard>> {
-    let view = read_view(&state, &user, q, &[], true).await?;
-    let period = view.period.expect("dashboard periods default to today");
+    let view = read_view(&state, &user, q, &[]).await?;
+    let period = view.period;
     let d = analytics::dashboard(
         state.store.as_ref(),
         &view.scope,
@@ -180,9 +219,9 @@ pub async fn timeseries(
     user: AuthUser,
     q: QueryPairs,
 ) -> ApiResult<Json<Timeseries>> {
-    let view = read_view(&state, &user, q, &["interval"], true).await?;
+    let view = read_view(&state, &user, q, &["interval"]).await?;
     let interval = Interval::parse(view.rest.get("interval").unwrap_or("day"))?;
-    let period = view.period.expect("defaults to today");
+    let period = view.period;
     Ok(Json(
         views::timeseries(state.store.as_ref(), &view.scope, &period, interval).await?,
     ))
@@ -210,13 +249,13 @@ pub async fn breakdown(
     // `by=metadata.KEY` must not be read as a metadata filter: take it out first.
     let by_value = q.get("by").map(str::to_string);
     let rest: Vec<(String, String)> = q.0.into_iter().filter(|(k, _)| k != "by").collect();
-    let view = read_view(&state, &user, QueryPairs(rest), &[], true).await?;
+    let view = read_view(&state, &user, QueryPairs(rest), &[]).await?;
     let by = By::parse(
         by_value
             .as_deref()
             .ok_or_else(|| ApiError::invalid("by", "is required"))?,
     )?;
-    let period = view.period.expect("defaults to today");
+    let period = view.period;
     Ok(Json(
         views::breakdown(state.store.as_ref(), &view.scope, &period, by).await?,
     ))
@@ -241,7 +280,7 @@ pub async fn compare(
     user: AuthUser,
     q: QueryPairs,
 ) -> ApiResult<Json<Comparison>> {
-    let view = read_view(&state, &user, q, &["by"], true).await?;
+    let view = read_view(&state, &user, q, &["by"]).await?;
     let lines = match (&view.scope, view.rest.get("by")) {
         (_, Some("phoneNumber")) => None,
         (_, Some(other)) => {
@@ -258,7 +297,7 @@ pub async fn compare(
             ));
         }
     };
-    let period = view.period.expect("defaults to today");
+    let period = view.period;
     Ok(Json(
         views::compare(state.store.as_ref(), &view.scope, &period, lines).await?,
     ))
@@ -408,7 +447,7 @@ pub async fn export(
     user: AuthUser,
     q: QueryPairs,
 ) -> ApiResult<Response> {
-    let view = read_view(&state, &user, q, &[], false).await?;
+    let view = read_list_view(&state, &user, q, &[]).await?;
     let period = view.period.as_ref().map(|p| p.second_bounds());
     let slot = state.exports.claim(user.id)?;
     let body = csv_body(state.store.clone(), view.scope.clone(), period, slot);

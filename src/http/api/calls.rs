@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::analytics::read_view;
+use super::analytics::read_list_view;
 use crate::domain::NewCall;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ItemIssue};
@@ -311,7 +311,7 @@ pub async fn list(
     user: AuthUser,
     q: QueryPairs,
 ) -> ApiResult<Json<CallPage>> {
-    let view = read_view(&state, &user, q, &["limit", "cursor"], false).await?;
+    let view = read_list_view(&state, &user, q, &["limit", "cursor"]).await?;
     let limit = match view.rest.get("limit") {
         None => 100,
         Some(v) => v
