@@ -259,41 +259,72 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// Proof that the user may change lines, groups and calls (super_admin or admin).
+/// Proof that the user may change lines, groups and calls (super_admin or
+/// admin). Made only by [`Admin::check`], so holding one means the check
+/// was done.
 #[derive(Debug, Clone)]
-pub struct Admin(pub AuthUser);
+pub struct Admin(AuthUser);
+
+impl Admin {
+    /// The proof for `user`, or 403 naming the role it needs.
+    pub fn check(user: AuthUser) -> Result<Admin, ApiError> {
+        if !user.role.can_manage_lines() {
+            return Err(ApiError::Forbidden(format!(
+                "the {} role cannot make this change; it needs admin or super_admin",
+                user.role
+            )));
+        }
+        Ok(Admin(user))
+    }
+
+    pub fn user(&self) -> &AuthUser {
+        &self.0
+    }
+
+    pub fn into_user(self) -> AuthUser {
+        self.0
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let u = AuthUser::from_request_parts(parts, state).await?;
-        if !u.role.can_manage_lines() {
-            return Err(ApiError::Forbidden(format!(
-                "the {} role cannot make this change; it needs admin or super_admin",
-                u.role
-            )));
-        }
-        Ok(Admin(u))
+        Admin::check(AuthUser::from_request_parts(parts, state).await?)
     }
 }
 
-/// Proof that the user may manage users (super_admin).
+/// Proof that the user may manage users (super_admin). Made only by
+/// [`SuperAdmin::check`].
 #[derive(Debug, Clone)]
-pub struct SuperAdmin(pub AuthUser);
+pub struct SuperAdmin(AuthUser);
+
+impl SuperAdmin {
+    /// The proof for `user`, or 403 naming the role it needs.
+    pub fn check(user: AuthUser) -> Result<SuperAdmin, ApiError> {
+        if !user.role.can_manage_users() {
+            return Err(ApiError::Forbidden(format!(
+                "the {} role cannot manage users; it needs super_admin",
+                user.role
+            )));
+        }
+        Ok(SuperAdmin(user))
+    }
+
+    pub fn user(&self) -> &AuthUser {
+        &self.0
+    }
+
+    pub fn into_user(self) -> AuthUser {
+        self.0
+    }
+}
 
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let u = AuthUser::from_request_parts(parts, state).await?;
-        if !u.role.can_manage_users() {
-            return Err(ApiError::Forbidden(format!(
-                "the {} role cannot manage users; it needs super_admin",
-                u.role
-            )));
-        }
-        Ok(SuperAdmin(u))
+        SuperAdmin::check(AuthUser::from_request_parts(parts, state).await?)
     }
 }
 

@@ -146,7 +146,7 @@ fn api_body<T: DeserializeOwned>(v: Value) -> Result<T, PageError> {
 
 fn admin(viewer: &Viewer) -> Result<Admin, PageError> {
     viewer.require_admin()?;
-    Ok(Admin(viewer.user.clone()))
+    Ok(Admin::check(viewer.user.clone())?)
 }
 
 /// The query parameters of a notice, in the order they are vouched for.

@@ -85,9 +85,10 @@ pub struct AuditPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Admin(reader): Admin,
+    admin: Admin,
     q: QueryPairs,
 ) -> ApiResult<Json<AuditPage>> {
+    let reader = admin.into_user();
     q.only(&["objectType", "objectId", "limit", "cursor"])?;
     let object_type = match q.get("objectType").filter(|s| !s.is_empty()) {
         None => None,

@@ -164,9 +164,10 @@ pub struct CreateGroup {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    admin: Admin,
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    let user = admin.into_user();
     let name = check_name(&body.name)?;
     check_description(body.description.as_deref())?;
     let g = state
@@ -219,10 +220,11 @@ fn optional_nullable<'de, D: serde::Deserializer<'de>>(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateGroup>,
 ) -> ApiResult<Json<GroupView>> {
+    let user = admin.into_user();
     let id = path_id("group", &id)?;
     let name = body.name.as_deref().map(check_name).transpose()?;
     check_description(body.description.as_ref().and_then(|d| d.as_deref()))?;
@@ -257,9 +259,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let actor = admin.into_user();
     let id = path_id("group", &id)?;
     state
         .store
@@ -295,10 +298,11 @@ pub struct Members {
 )]
 pub async fn add_members(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Members>,
 ) -> ApiResult<Json<GroupView>> {
+    let user = admin.into_user();
     let id = path_id("group", &id)?;
     let g = state
         .store
@@ -324,9 +328,10 @@ pub async fn add_members(
 )]
 pub async fn remove_member(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    admin: Admin,
     Path((id, line)): Path<(String, String)>,
 ) -> ApiResult<Json<GroupView>> {
+    let user = admin.into_user();
     let id = path_id("group", &id)?;
     let line = path_id("phone number", &line)?;
     state.store.get_group(id).await.map_err(not_found(id))?;

@@ -118,9 +118,10 @@ pub struct CreateKey {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Admin(user): Admin,
+    admin: Admin,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<NewKey>)> {
+    let user = admin.into_user();
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid(
@@ -191,9 +192,10 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Key
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
+    let actor = admin.into_user();
     let id = path_id("ingest key", &id)?;
     let row = state
         .store

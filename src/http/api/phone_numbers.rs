@@ -371,9 +371,10 @@ pub async fn primary(
 )]
 pub async fn upsert(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     ApiJson(body): ApiJson<LineBody>,
 ) -> ApiResult<(StatusCode, Json<PhoneNumberView>)> {
+    let actor = admin.into_user();
     if body.number.is_none() {
         return Err(ApiError::invalid("number", "is required"));
     }
@@ -412,10 +413,11 @@ pub async fn upsert(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<LineBody>,
 ) -> ApiResult<Json<PhoneNumberView>> {
+    let actor = admin.into_user();
     let id = path_id("phone number", &id)?;
     let changes = body.into_changes(state.region).map_err(first)?;
     let mut rows = state
@@ -442,9 +444,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let actor = admin.into_user();
     let id = path_id("phone number", &id)?;
     state
         .store
@@ -467,10 +470,8 @@ pub async fn delete(
         (status = 503, response = doc::Unavailable),
     )
 )]
-pub async fn discover(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-) -> ApiResult<Json<Discovered>> {
+pub async fn discover(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Discovered>> {
+    let actor = admin.into_user();
     let (discovered, total) = state
         .store
         .discover_phone_numbers(audit::by(&actor))
@@ -518,9 +519,10 @@ pub struct BulkResult {
 )]
 pub async fn bulk(
     State(state): State<AppState>,
-    Admin(actor): Admin,
+    admin: Admin,
     ApiJson(items): ApiJson<Vec<BulkItem>>,
 ) -> ApiResult<Json<BulkResult>> {
+    let actor = admin.into_user();
     if items.is_empty() {
         return Err(ApiError::invalid("", "give at least one {id, data} item"));
     }

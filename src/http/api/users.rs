@@ -183,9 +183,10 @@ pub struct CreateUser {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    SuperAdmin(actor): SuperAdmin,
+    admin: SuperAdmin,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let actor = admin.into_user();
     let email = parse_email(&body.email)?;
     let role = parse_role(&body.role)?;
     check_password(&body.password)?;
@@ -238,10 +239,11 @@ pub struct UpdateUser {
 )]
 pub async fn update(
     State(state): State<AppState>,
-    SuperAdmin(actor): SuperAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
+    let actor = admin.into_user();
     let id = path_id("user", &id)?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
     if let Some(p) = &body.password {
@@ -284,9 +286,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    SuperAdmin(actor): SuperAdmin,
+    admin: SuperAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let actor = admin.into_user();
     let id = path_id("user", &id)?;
     state
         .store
