@@ -1,9 +1,12 @@
 //! Provider formats → domain calls.
 //!
 //! Every way in (Exotel's and Twilio's JSON and callbacks, CSV files) maps a
-//! provider's record onto the canonical `calls` JSON shape (`POST /api/calls`) and
-//! then through [`NewCall::from_json`], the one validation every call passes.
-//! Nothing here touches the store.
+//! provider's record onto the canonical `calls` shape (`POST /api/calls`)
+//! and through the one validation every call passes. The parsers
+//! (`exotel`, `twilio`, `csv`) are pure: records in, calls or errors out.
+//! Two parts write: [`batcher`] gathers provider callbacks into one store
+//! write per batch, and [`import`] streams a file's calls into the store in
+//! batched transactions.
 
 pub mod batcher;
 pub mod csv;
