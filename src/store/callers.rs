@@ -34,7 +34,7 @@ pub struct CallerIds {
 
 enum Known {
     Cache(Generations),
-    Book(Book),
+    All(AllCallers),
 }
 
 /// Numbers a generation of [`CallerIds::cache`] holds.
@@ -64,13 +64,13 @@ impl Generations {
 /// Every committed caller with an id up to `through`. E.164 numbers (all
 /// but a few) are held as their digits, 16 bytes a caller.
 #[derive(Default)]
-struct Book {
+struct AllCallers {
     e164: HashMap<u64, u32>,
     other: HashMap<Box<str>, u32>,
     through: i64,
 }
 
-impl Book {
+impl AllCallers {
     fn get(&self, number: &str) -> Option<u32> {
         match digits(number) {
             Some(d) => self.e164.get(&d).copied(),
@@ -120,7 +120,7 @@ impl CallerIds {
 
     /// Every committed caller, read from the log as needed (SQLite).
     pub fn book() -> Self {
-        CallerIds::of(Known::Book(Book::default()))
+        CallerIds::of(Known::All(AllCallers::default()))
     }
 
     fn of(known: Known) -> Self {
@@ -137,7 +137,7 @@ impl CallerIds {
     /// The book's last id: every committed caller up to it is held.
     pub fn through(&self) -> i64 {
         match &*self.lock() {
-            Known::Book(b) => b.through,
+            Known::All(b) => b.through,
             Known::Cache(_) => 0,
         }
     }
@@ -147,7 +147,7 @@ impl CallerIds {
     pub fn absorb(&self, after: i64, rows: &[(i64, String)]) -> StoreResult<()> {
         let mut g = self.lock();
         match &mut *g {
-            Known::Book(b) => {
+            Known::All(b) => {
                 for (id, number) in rows {
                     b.put(number, caller_id(*id)?);
                 }
@@ -177,7 +177,7 @@ impl CallerIds {
         let mut g = self.lock();
         let mut missing = Vec::new();
         match &mut *g {
-            Known::Book(b) => {
+            Known::All(b) => {
                 for (i, n) in numbers.iter().enumerate() {
                     match b.get(n) {
                         Some(id) => ids[i] = id,
@@ -204,7 +204,7 @@ impl CallerIds {
     /// The id of one number, if known.
     pub fn get(&self, number: &str) -> Option<u32> {
         match &*self.lock() {
-            Known::Book(b) => b.get(number),
+            Known::All(b) => b.get(number),
             Known::Cache(g) => g.young.get(number).or_else(|| g.old.get(number)).copied(),
         }
     }
@@ -214,7 +214,7 @@ impl CallerIds {
     pub fn remember(&self, tx: TxCallers) {
         let mut g = self.lock();
         match &mut *g {
-            Known::Book(b) => {
+            Known::All(b) => {
                 let (mut low, mut high) = (i64::MAX, 0i64);
                 for (n, id) in &tx.ids {
                     b.put(n, *id);

@@ -12,7 +12,7 @@ pub struct PostgresStore {
     /// Caller ids already committed, for the rollups' bitmaps.
     callers: super::callers::CallerIds,
     /// None: PostgreSQL queues writers itself, row by row.
-    write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    writer_queue: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl PostgresStore {
@@ -32,7 +32,7 @@ impl PostgresStore {
         PostgresStore {
             pool,
             callers: Default::default(),
-            write_turns: None,
+            writer_queue: None,
         }
         .prepare()
         .await
@@ -42,7 +42,7 @@ impl PostgresStore {
 impl PostgresStore {
     /// PostgreSQL writers run concurrently: a batch's rollup rows are read
     /// (and locked) in its own transaction.
-    fn rolls_up_beside(&self) -> bool {
+    fn rolls_up_beside_inserts(&self) -> bool {
         false
     }
 

@@ -357,7 +357,7 @@ impl Delta {
     /// Whether the calls inserted are many enough (an import's batch) to
     /// gather on another thread, beside the writer's other work; a few
     /// callbacks' are gathered in less time than handing them over takes.
-    pub fn gathers_apart(&self) -> bool {
+    pub fn gathers_on_another_thread(&self) -> bool {
         self.inserted.values().map(HashMap::len).sum::<usize>() > GATHER_APART
     }
 
@@ -396,7 +396,7 @@ pub struct Rows {
     changes: BTreeMap<Key, Change>,
 }
 
-/// Slot rows with inserted calls beyond which [`Delta::gathers_apart`].
+/// Slot rows with inserted calls beyond which [`Delta::gathers_on_another_thread`].
 const GATHER_APART: usize = 512;
 
 impl Rows {

@@ -143,7 +143,7 @@ pub(super) struct Prepared {
 
 /// An insert-only batch's rollup work, done beside the writer's inserts
 /// (SQLite): the callers to append, their ids, the rows to store.
-pub(super) struct Speculated {
+pub(super) struct RolledUpBeside {
     pub new_callers: Vec<(i64, String)>,
     pub mine: TxCallers,
     pub rows: Vec<Prepared>,
@@ -218,9 +218,9 @@ impl LastId for sqlx::postgres::PgQueryResult {
 }
 
 /// Batches of at least this many calls (an import's) roll up beside the
-/// writer's inserts on SQLite ([`Speculated`]); a few callbacks' roll up in
+/// writer's inserts on SQLite ([`RolledUpBeside`]); a few callbacks' roll up in
 /// less time than handing them over takes.
-pub(super) const SPECULATE_FROM: usize = 2_000;
+pub(super) const ROLL_UP_BESIDE_FROM: usize = 2_000;
 
 /// Rows per multi-row INSERT: stays under SQLite's and PostgreSQL's bind limits.
 pub(super) const INSERT_CHUNK: usize = 500;
@@ -274,7 +274,7 @@ macro_rules! store_impl {
         use $crate::domain::{CallDirection, CallStatus, E164, NewCall, Provider, Role};
         use $crate::store::sql::{
             CALL_SELECT, FACT_COLUMNS, INSERT_CALL_IF_NEW, INSERT_CALLS, INSERT_CHUNK, Inserted, LastId, KEY_COLUMNS, LINE_COLUMNS,
-            CALLER_SET, Prepared, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, SPECULATE_FROM, Speculated, StoredRow, StoredRows, UPDATE_CALL,
+            CALLER_SET, Prepared, ROLLUP_CHUNK, ROLLUP_COLUMNS, ROLLUP_SUMS, ROLL_UP_BESIDE_FROM, RolledUpBeside, StoredRow, StoredRows, UPDATE_CALL,
             classify, finish_rows, json_text, now_secs, sort_lines, ts,
         };
         use $crate::store::callers::{CallerIds, TxCallers, caller_id};
@@ -290,7 +290,7 @@ macro_rules! store_impl {
         type Tx = sqlx::Transaction<'static, Db>;
         type Conn = <Db as sqlx::Database>::Connection;
         /// A batch's rollups worked out beside its inserts, and the flag that stops it.
-        type Speculation = (tokio::task::JoinHandle<StoreResult<Option<Speculated>>>, std::sync::Arc<std::sync::atomic::AtomicBool>);
+        type BesideInserts = (tokio::task::JoinHandle<StoreResult<Option<RolledUpBeside>>>, std::sync::Arc<std::sync::atomic::AtomicBool>);
 
         fn line_row(r: &DbRow) -> StoreResult<PhoneNumberRow> {
             Ok(PhoneNumberRow {
@@ -414,9 +414,9 @@ macro_rules! store_impl {
 
         impl $store {
             /// Waits for this process's turn to write, first come first
-            /// served (see `write_turns`).
-            async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-                match &self.write_turns {
+            /// served (see `writer_queue`).
+            async fn wait_to_write(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+                match &self.writer_queue {
                     Some(m) => Some(m.clone().lock_owned().await),
                     None => None,
                 }
@@ -425,27 +425,27 @@ macro_rules! store_impl {
             /// A write transaction, begun in this writer's turn; keep the
             /// turn until the transaction ends.
             async fn begin_writing(&self) -> StoreResult<(Option<tokio::sync::OwnedMutexGuard<()>>, Tx)> {
-                let turn = self.write_turn().await;
+                let turn = self.wait_to_write().await;
                 Ok((turn, begin_write(&self.pool).await?))
             }
 
             /// SQLite, an import's batch (`calls`, in key order): its
-            /// rollups worked out beside the writer's inserts ([`speculate`]),
+            /// rollups worked out beside the writer's inserts ([`roll_up_beside_inserts`]),
             /// to use if every call goes in new; raise the flag otherwise.
-            fn speculation(&self, calls: &[&NewCall]) -> Option<Speculation> {
-                (!CLAIM_ROWS && self.rolls_up_beside() && calls.len() >= SPECULATE_FROM).then(|| {
+            fn start_rolling_up_beside(&self, calls: &[&NewCall]) -> Option<BesideInserts> {
+                (!CLAIM_ROWS && self.rolls_up_beside_inserts() && calls.len() >= ROLL_UP_BESIDE_FROM).then(|| {
                     let facts: Vec<Fact> = calls.iter().map(|c| Fact::of(c)).collect();
                     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    let task = tokio::spawn(speculate(self.pool.clone(), facts, self.callers.clone(), stop.clone()));
+                    let task = tokio::spawn(roll_up_beside_inserts(self.pool.clone(), facts, self.callers.clone(), stop.clone()));
                     (task, stop)
                 })
             }
 
-            /// Stores what a [`speculation`](Self::speculation) worked out,
+            /// Stores what a [`start_rolling_up_beside`](Self::start_rolling_up_beside) worked out,
             /// if it ran to its end unstopped: `Some(callers)` for
             /// [`CallerIds::remember`]; `None`: roll up after the writes.
-            async fn store_speculated(&self, tx: &mut Tx, speculation: Option<Speculation>) -> StoreResult<Option<TxCallers>> {
-                let s = match speculation {
+            async fn store_rolled_up_beside(&self, tx: &mut Tx, beside: Option<BesideInserts>) -> StoreResult<Option<TxCallers>> {
+                let s = match beside {
                     Some((task, stop)) if !stop.load(std::sync::atomic::Ordering::Relaxed) => match task.await {
                         Ok(Ok(Some(s))) => s,
                         Ok(Ok(None)) => return Ok(None),
@@ -484,7 +484,7 @@ macro_rules! store_impl {
         ) -> StoreResult<()> {
             // An import's calls are rolled up to their rows on a thread
             // beside the one storing their callers (they are independent).
-            let gathering = if delta.gathers_apart() {
+            let gathering = if delta.gathers_on_another_thread() {
                 let mut rows = delta.take_rows();
                 Some(tokio::task::spawn_blocking(move || {
                     rows.gather();
@@ -751,12 +751,12 @@ macro_rules! store_impl {
         /// `None` when `stop` was raised (a call was stored already, so the
         /// writer rolls up what it inserted itself) or a change needs a
         /// bucket recounted from the raw rows.
-        async fn speculate(
+        async fn roll_up_beside_inserts(
             pool: sqlx::Pool<Db>,
             facts: Vec<Fact>,
             known: CallerIds,
             stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-        ) -> StoreResult<Option<Speculated>> {
+        ) -> StoreResult<Option<RolledUpBeside>> {
             use std::sync::atomic::Ordering;
             let stopped = || stop.load(Ordering::Relaxed);
             let mut delta = tokio::task::spawn_blocking(move || {
@@ -801,7 +801,7 @@ macro_rules! store_impl {
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("rolling calls up to their rows stopped: {e}")))??;
-            Ok(Some(Speculated { new_callers: new, mine, rows }))
+            Ok(Some(RolledUpBeside { new_callers: new, mine, rows }))
         }
 
         /// SQLite: reads the callers log past the book's end into the book.
@@ -995,7 +995,7 @@ macro_rules! store_impl {
             /// Counts over a period, per line or (`per_line` false) for all
             /// lines under `""`, distinct callers included: bitmaps of the
             /// rollups unioned with the raw edges' callers.
-            async fn tally(
+            async fn counts_per_line(
                 &self,
                 scope: &LineScope,
                 from: i64,
@@ -1436,7 +1436,7 @@ macro_rules! store_impl {
 
         /// Counts and rolls up a chunk's inserted calls; the rest join
         /// `stored`, to merge into the stored records.
-        fn sort_out<'a>(
+        fn split_inserted<'a>(
             chunk: &[&'a NewCall],
             mut inserted: Inserted,
             out: &mut MergeOutcome,
@@ -1940,7 +1940,7 @@ macro_rules! store_impl {
                 ensure_flows(&mut tx, &batch).await?;
                 let mut outcome = UpsertOutcome::default();
                 let mut delta = Delta::default();
-                let speculation = self.speculation(&batch);
+                let beside = self.start_rolling_up_beside(&batch);
                 let mut created: Vec<&NewCall> = Vec::new();
                 let mut high = high_water(&mut tx).await?;
                 for chunk in batch.chunks(INSERT_CHUNK) {
@@ -1952,7 +1952,7 @@ macro_rules! store_impl {
                     if stored.is_empty() {
                         continue;
                     }
-                    if let Some((_, stop)) = &speculation {
+                    if let Some((_, stop)) = &beside {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     let before = stored_facts(&mut tx, &stored).await?;
@@ -1975,7 +1975,7 @@ macro_rules! store_impl {
                     );
                     qb.build().execute(&mut *tx).await.map_err(classify)?;
                 }
-                let mine = match self.store_speculated(&mut tx, speculation).await? {
+                let mine = match self.store_rolled_up_beside(&mut tx, beside).await? {
                     Some(mine) => mine,
                     None => {
                         for c in created {
@@ -2008,7 +2008,7 @@ macro_rules! store_impl {
                 let mut delta = Delta::default();
                 // SQLite, an import's batch: its rollups are worked out
                 // beside the inserts, and used if every call went in new.
-                let speculation = self.speculation(&refs);
+                let beside = self.start_rolling_up_beside(&refs);
                 // Calls not stored yet go in with one multi-row insert a
                 // chunk; the rest (and repeats) merge in one go after them.
                 // Keys are sorted, so a call's first record is the one
@@ -2016,7 +2016,7 @@ macro_rules! store_impl {
                 let chunks: Vec<&[&NewCall]> = refs.chunks(INSERT_CHUNK).collect();
                 let mut high = high_water(&mut tx).await?;
                 let mut stored: Vec<&NewCall> = Vec::new();
-                // What each chunk inserted, sorted out once the speculation
+                // What each chunk inserted, sorted out once the beside
                 // is known to be of no use.
                 let mut pending: Vec<(&[&NewCall], Inserted)> = Vec::new();
                 let mut next = chunks.first().map(|c| insert_new(c, now));
@@ -2027,15 +2027,15 @@ macro_rules! store_impl {
                     // builds the next one's insert and rolls up the last.
                     let (inserted, built) = futures_util::join!(insert_built(&mut tx, qb, chunk.len(), &mut high), async {
                         if let Some((c, ins)) = done.take() {
-                            match &speculation {
+                            match &beside {
                                 Some(_) => pending.push((c, ins)),
-                                None => sort_out(c, ins, &mut out, &mut delta, &mut stored),
+                                None => split_inserted(c, ins, &mut out, &mut delta, &mut stored),
                             }
                         }
                         chunks.get(i + 1).map(|c| insert_new(c, now))
                     });
                     let inserted = inserted?;
-                    if let Some((_, stop)) = &speculation
+                    if let Some((_, stop)) = &beside
                         && !matches!(inserted, Inserted::All)
                     {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -2046,22 +2046,22 @@ macro_rules! store_impl {
                 pending.extend(done.take());
                 // Every call went in new: what was worked out beside the
                 // inserts is stored (and nothing is left to merge).
-                let speculated = if pending.iter().all(|(_, ins)| matches!(ins, Inserted::All)) {
-                    self.store_speculated(&mut tx, speculation).await?
+                let stored_beside = if pending.iter().all(|(_, ins)| matches!(ins, Inserted::All)) {
+                    self.store_rolled_up_beside(&mut tx, beside).await?
                 } else {
                     None
                 };
-                if speculated.is_some() {
+                if stored_beside.is_some() {
                     out.created += pending.iter().map(|(c, _)| c.len() as u64).sum::<u64>();
                 } else {
                     for (c, ins) in pending {
-                        sort_out(c, ins, &mut out, &mut delta, &mut stored);
+                        split_inserted(c, ins, &mut out, &mut delta, &mut stored);
                     }
                 }
                 let inserted_by = began.elapsed();
                 merge_stored(&mut tx, &stored, now, &mut out, &mut delta).await?;
                 let merged_by = began.elapsed();
-                let mine = match speculated {
+                let mine = match stored_beside {
                     Some(mine) => mine,
                     None => {
                         let mut mine = TxCallers::default();
@@ -2108,7 +2108,7 @@ macro_rules! store_impl {
             }
 
             async fn call_counts(&self, scope: &LineScope, from: i64, to: i64) -> StoreResult<CallCounts> {
-                Ok(self.tally(scope, from, to, false).await?.remove("").unwrap_or_default())
+                Ok(self.counts_per_line(scope, from, to, false).await?.remove("").unwrap_or_default())
             }
 
             async fn slot_counts(&self, scope: &LineScope, from: i64, to: i64, base: i64) -> StoreResult<Vec<SlotCounts>> {
@@ -2150,7 +2150,7 @@ macro_rules! store_impl {
                     CallColumn::Status => Dim::Status,
                     CallColumn::Direction => Dim::Direction,
                     CallColumn::PhoneNumber => {
-                        let per = self.tally(scope, from, to, true).await?;
+                        let per = self.counts_per_line(scope, from, to, true).await?;
                         return Ok(per.into_iter().filter(|(_, c)| c.calls != 0).map(|(n, c)| (Some(n), c)).collect());
                     }
                 };
@@ -2211,7 +2211,7 @@ macro_rules! store_impl {
             }
 
             async fn rebuild_rollups(&self) -> StoreResult<u64> {
-                let _turn = self.write_turn().await;
+                let _turn = self.wait_to_write().await;
                 rebuild_all(&self.pool, &self.callers).await
             }
 

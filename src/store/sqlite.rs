@@ -25,7 +25,7 @@ pub struct SqliteStore {
     /// in arrival order; left to SQLite's busy handler, which retries with
     /// growing sleeps, a steady writer (batch imports) starved the webhook
     /// batcher for over a second. Other processes still meet the busy timeout.
-    write_turns: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    writer_queue: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Whether an import's rollups are worked out on a second connection
     /// while its writer inserts the calls: a file's, not an in-memory
     /// database's (`sqlite::memory:` or `?mode=memory`: its connections
@@ -89,7 +89,7 @@ impl SqliteStore {
         SqliteStore {
             pool,
             callers: super::callers::CallerIds::book(),
-            write_turns: Some(turns),
+            writer_queue: Some(turns),
             beside: on_disk,
             rolled_up_beside: Default::default(),
             _checkpointer: checkpoints,
@@ -363,7 +363,7 @@ impl Drop for AbortOnDrop {
 }
 
 impl SqliteStore {
-    fn rolls_up_beside(&self) -> bool {
+    fn rolls_up_beside_inserts(&self) -> bool {
         self.beside
     }
 
@@ -462,7 +462,7 @@ mod tests {
                 })
             })
             .collect();
-        let turns = store.write_turns.clone().unwrap();
+        let turns = store.writer_queue.clone().unwrap();
         for round in 0..5 {
             // The writers are writing.
             let seen = batches.load(Ordering::SeqCst);
@@ -785,7 +785,7 @@ mod tests {
         for store in [&first, &second] {
             assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
             let all = store
-                .tally(&crate::store::LineScope::All, 0, 4_000_000_000, false)
+                .counts_per_line(&crate::store::LineScope::All, 0, 4_000_000_000, false)
                 .await
                 .unwrap();
             assert_eq!(all[""].unique_callers, 1_001);
@@ -794,7 +794,7 @@ mod tests {
             // looked up in the book): the first call and its caller drop out.
             let start = 1_768_550_400;
             let cut = store
-                .tally(
+                .counts_per_line(
                     &crate::store::LineScope::All,
                     start + 1,
                     4_000_000_000,
@@ -837,7 +837,10 @@ mod tests {
         for c in &calls {
             probe.insert(&crate::store::rollup::Fact::of(c));
         }
-        assert!(probe.gathers_apart(), "the batch is gathered apart");
+        assert!(
+            probe.gathers_on_another_thread(),
+            "the batch is gathered apart"
+        );
         let out = store.merge_calls(&calls).await.unwrap();
         assert_eq!(out.created, 3_000);
         assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
@@ -914,7 +917,10 @@ mod tests {
         assert_eq!(beside(&store), 2, "stored calls roll up after the writes");
         assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
         let all = crate::store::LineScope::All;
-        let total = store.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        let total = store
+            .counts_per_line(&all, 0, 4_000_000_000, false)
+            .await
+            .unwrap();
         assert_eq!(total[""].calls, 7_000);
         assert_eq!(total[""].talk_seconds, 7_000 * 30 + 1_000 * 60);
         assert_eq!(total[""].unique_callers, 1_701);
@@ -931,7 +937,10 @@ mod tests {
         assert_eq!((up.created, up.updated), (2_400, 100));
         assert_eq!(beside(&store), 3, "stored calls roll up after the writes");
         assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
-        let upserted = store.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        let upserted = store
+            .counts_per_line(&all, 0, 4_000_000_000, false)
+            .await
+            .unwrap();
         assert_eq!(upserted[""].calls, 7_000 + 2_500 + 2_400);
         // The same batches into an in-memory database: the same figures,
         // rolled up after the writes.
@@ -941,7 +950,10 @@ mod tests {
         }
         assert_eq!(beside(&memory), 0);
         assert_eq!(memory.rollup_drift().await.unwrap(), Vec::<String>::new());
-        let again = memory.tally(&all, 0, 4_000_000_000, false).await.unwrap();
+        let again = memory
+            .counts_per_line(&all, 0, 4_000_000_000, false)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 again[""].calls,
