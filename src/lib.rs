@@ -15,7 +15,7 @@
 //! | [`analytics`] | every metric defined once, on counts the store takes |
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
 //! | [`http`] | `server.rs` the accept loop (timeouts, connection caps), router (every route on one screen, with the security headers and CORS), one error enum, extractors, line access, the audit log, request logs and `/metrics`, `api/` a file per resource, `openapi.rs` the OpenAPI 3.1 document served at `/api/openapi.json` |
-//! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls; streamed bulk import |
+//! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls, with `draft.rs` the record every adapter builds and the field readers they share; streamed bulk import; the webhook batcher |
 //! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
 //! | [`demo`] | realistic generated traffic for a newcomer to explore |
 //! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |

@@ -16,7 +16,8 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use super::IngestContext;
-use super::exotel::{self, Draft, Field, Fields, present, seconds};
+use super::draft::{Draft, Field, present, seconds};
+use super::exotel::{self, Fields};
 use crate::domain::raw::{Header, RawRow};
 use crate::domain::{Invalid, NewCall, Raw};
 

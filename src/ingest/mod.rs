@@ -10,6 +10,7 @@
 
 pub mod batcher;
 pub mod csv;
+mod draft;
 pub mod exotel;
 pub mod import;
 pub mod twilio;

@@ -16,7 +16,7 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use super::IngestContext;
-use super::exotel::{Draft, Field, json_field, param_field, params_object, seconds};
+use super::draft::{Draft, Field, json_field, param_field, params_object, seconds};
 use crate::domain::{CallDirection, CallStatus, Invalid, NewCall};
 
 /// RFC 2822, not insisting that the weekday matches the date.
