@@ -16,7 +16,7 @@
 //! | [`auth`] | Argon2id passwords and HS256 tokens |
 //! | [`http`] | `server.rs` the accept loop (timeouts, connection caps), router (every route on one screen, with the security headers and CORS), one error enum, extractors, line access, the audit log, request logs and `/metrics`, `api/` a file per resource, `openapi.rs` the OpenAPI 3.1 document served at `/api/openapi.json` |
 //! | [`ingest`] | provider formats (Exotel, Twilio, CSV) → domain calls, with `draft.rs` the record every adapter builds and the field readers they share; streamed bulk import; the webhook batcher |
-//! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers, calls |
+//! | [`web`] | server-rendered pages: login, dashboard, compare, phone numbers and their groups, calls |
 //! | [`demo`] | realistic generated traffic for a newcomer to explore |
 //! | `tests/api/` | one integration binary: the same suite on SQLite and PostgreSQL |
 //! | `.cargo/config.toml` | the options SQLite is compiled with (`LIBSQLITE3_FLAGS`: no allocation statistics, a 1 TiB mmap cap) |

@@ -22,6 +22,7 @@ mod chart;
 mod compare;
 mod dashboard;
 mod format;
+mod groups;
 mod layout;
 mod login;
 mod numbers;
@@ -52,13 +53,13 @@ pub fn router() -> Router<AppState> {
             "/phone-numbers/{id}/delete",
             get(numbers::delete_confirm).post(numbers::delete),
         )
-        .route("/groups", post(numbers::create_group))
-        .route("/groups/{id}/members", post(numbers::add_member))
+        .route("/groups", post(groups::create_group))
+        .route("/groups/{id}/members", post(groups::add_member))
         .route(
             "/groups/{id}/members/{line}/remove",
-            post(numbers::remove_member),
+            post(groups::remove_member),
         )
-        .route("/groups/{id}/delete", post(numbers::delete_group))
+        .route("/groups/{id}/delete", post(groups::delete_group))
         .route("/assets/style.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

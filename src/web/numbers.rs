@@ -1,4 +1,4 @@
-//! `/phone-numbers`: the registry of lines and their groups. Everyone sees
+//! `/phone-numbers`: the registry of lines (groups are in `groups.rs`). Everyone sees
 //! the lines they may see; admins get the controls. Every change goes
 //! through the API's handler for it (same validation, same rules), after
 //! the role is checked here: the server refuses a manager's or an agent's
@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::format::{count, phone};
+use super::groups::group_card;
 use super::layout::{Nav, PageError, empty, field_label, notice, shell};
 use super::selection::{encode, visible_groups, visible_lines};
 use super::session::{Form, Posted, Viewer};
@@ -22,7 +23,7 @@ use crate::http::access::may_see;
 use crate::http::api::{groups, phone_numbers};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, QueryPairs, path_id};
-use crate::store::{GroupRow, LineScope, PhoneNumberRow};
+use crate::store::{LineScope, PhoneNumberRow};
 
 /// Line types offered in the form (any short slug is accepted).
 const TYPES: &[&str] = &[
@@ -136,7 +137,7 @@ fn meta_text(v: &Value) -> String {
 }
 
 /// Deserialises an API body built here; a failure is a bug, shown as one.
-fn api_body<T: DeserializeOwned>(v: Value) -> Result<T, PageError> {
+pub(super) fn api_body<T: DeserializeOwned>(v: Value) -> Result<T, PageError> {
     serde_json::from_value(v).map_err(|e| {
         PageError::from(ApiError::Internal(format!(
             "web form body does not fit the API: {e}"
@@ -144,7 +145,7 @@ fn api_body<T: DeserializeOwned>(v: Value) -> Result<T, PageError> {
     })
 }
 
-fn admin(viewer: &Viewer) -> Result<Admin, PageError> {
+pub(super) fn admin(viewer: &Viewer) -> Result<Admin, PageError> {
     viewer.require_admin()?;
     Ok(Admin::check(viewer.user.clone())?)
 }
@@ -155,7 +156,7 @@ const NOTICE_KEYS: [&str; 4] = ["done", "id", "discovered", "total"];
 /// Back to the page with a notice of what was done, vouched for by the
 /// viewer's session (see [`Viewer::vouch`]): a link from anywhere else
 /// shows no notice, so the page never claims a change nobody made.
-fn notice_redirect(viewer: &Viewer, pairs: Vec<(&str, String)>) -> Response {
+pub(super) fn notice_redirect(viewer: &Viewer, pairs: Vec<(&str, String)>) -> Response {
     let notice = encode(&pairs);
     let tag = viewer.vouch(&notice);
     // The fragment replaces the form's `#add`, which would otherwise carry over.
@@ -166,7 +167,7 @@ fn notice_redirect(viewer: &Viewer, pairs: Vec<(&str, String)>) -> Response {
     .into_response()
 }
 
-fn to_page(viewer: &Viewer, done: &str, id: Option<i64>) -> Response {
+pub(super) fn to_page(viewer: &Viewer, done: &str, id: Option<i64>) -> Response {
     let mut pairs = vec![("done", done.to_string())];
     if let Some(id) = id {
         pairs.push(("id", id.to_string()));
@@ -174,7 +175,7 @@ fn to_page(viewer: &Viewer, done: &str, id: Option<i64>) -> Response {
     notice_redirect(viewer, pairs)
 }
 
-fn respond(r: Result<Response, PageError>) -> Response {
+pub(super) fn respond(r: Result<Response, PageError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -450,72 +451,9 @@ fn line_form(
     }
 }
 
-fn group_card(
-    g: &GroupRow,
-    active: &[PhoneNumberRow],
-    all: &[PhoneNumberRow],
-    viewer: &Viewer,
-) -> Markup {
-    let members: Vec<&PhoneNumberRow> = all
-        .iter()
-        .filter(|l| g.phone_number_ids.contains(&l.id))
-        .collect();
-    let addable: Vec<&PhoneNumberRow> = active
-        .iter()
-        .filter(|l| !g.phone_number_ids.contains(&l.id))
-        .collect();
-    html! {
-        article.group data-group=(g.id) {
-            div.group-head {
-                h3 { (g.name) }
-                span.muted { (members.len()) " lines" }
-            }
-            @if let Some(d) = g.description.as_deref().filter(|d| !d.trim().is_empty()) {
-                p.muted.group-desc { (d) }
-            }
-            div.chips {
-                @if members.is_empty() { span.muted { "No lines yet" } }
-                @for m in &members {
-                    span.chip.chip-member {
-                        (phone_numbers::label(m))
-                        @if viewer.is_admin() {
-                            form method="post" action={ "/groups/" (g.id) "/members/" (m.id) "/remove" } {
-                                input type="hidden" name="csrf" value=(viewer.csrf);
-                                button.chip-remove type="submit" aria-label={ "Remove " (phone_numbers::label(m)) " from " (g.name) } { "×" }
-                            }
-                        }
-                    }
-                }
-            }
-            @if viewer.is_admin() {
-                div.group-actions {
-                    @if !addable.is_empty() {
-                        form.inline-form method="post" action={ "/groups/" (g.id) "/members" } {
-                            input type="hidden" name="csrf" value=(viewer.csrf);
-                            label.sr-only for={ "add-" (g.id) } { "Line to add to " (g.name) }
-                            select id={ "add-" (g.id) } name="phoneNumberId" {
-                                @for l in &addable { option value=(l.id) { (phone_numbers::label(l)) } }
-                            }
-                            button.btn.btn-secondary.btn-sm type="submit" { "Add" }
-                        }
-                    }
-                    details.danger {
-                        summary { "Delete group…" }
-                        form method="post" action={ "/groups/" (g.id) "/delete" } {
-                            input type="hidden" name="csrf" value=(viewer.csrf);
-                            label.check { input type="checkbox" name="confirm" value="1" required; "Yes, delete “" (g.name) "” (its lines stay)" }
-                            button.btn.btn-danger.btn-sm type="submit" { "Delete group" }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------- lines
 
-fn refused(e: ApiError) -> Result<Invalid, PageError> {
+pub(super) fn refused(e: ApiError) -> Result<Invalid, PageError> {
     match e {
         ApiError::Invalid(i) => Ok(i),
         ApiError::InvalidItems { details, message } => Ok(match details.into_iter().next() {
@@ -759,109 +697,6 @@ pub async fn discover(State(state): State<AppState>, p: Posted) -> Response {
                 ("total", v.total.to_string()),
             ];
             Ok(notice_redirect(&p.viewer, pairs))
-        }
-        .await,
-    )
-}
-
-// ---------------------------------------------------------------- groups
-
-/// A group id from the path, once the user is known to be an admin.
-fn group_for_admin(viewer: &Viewer, id: &str) -> Result<i64, PageError> {
-    viewer.require_admin()?;
-    Ok(path_id("group", id)?)
-}
-
-/// `POST /groups`: creates a group.
-pub async fn create_group(State(state): State<AppState>, p: Posted) -> Response {
-    respond(
-        async {
-            let who = admin(&p.viewer)?;
-            let description = p.form.text("description");
-            let body = json!({
-                "name": p.form.get("name").unwrap_or(""),
-                "description": if description.is_empty() { Value::Null } else { Value::String(description) },
-            });
-            let _ = groups::create(State(state.clone()), who, ApiJson(api_body(body)?))
-                .await
-                .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page(&p.viewer, "group-created", None))
-        }
-        .await,
-    )
-}
-
-/// `POST /groups/:id/members` with `phoneNumberId`.
-pub async fn add_member(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> Response {
-    respond(
-        async {
-            let gid = group_for_admin(&p.viewer, &id)?;
-            let who = admin(&p.viewer)?;
-            let line = p.form.text("phoneNumberId");
-            let line: i64 = line.parse().map_err(|_| {
-                PageError::invalid(&Invalid::new(
-                    "phoneNumberId",
-                    format!("'{line}' is not a line id"),
-                ))
-            })?;
-            let body = json!({ "phoneNumberIds": [line] });
-            let _ = groups::add_members(
-                State(state.clone()),
-                who,
-                Path(gid.to_string()),
-                ApiJson(api_body(body)?),
-            )
-            .await
-            .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page(&p.viewer, "member-added", None))
-        }
-        .await,
-    )
-}
-
-/// `POST /groups/:id/members/:line/remove`.
-pub async fn remove_member(
-    State(state): State<AppState>,
-    Path((id, line)): Path<(String, String)>,
-    p: Posted,
-) -> Response {
-    respond(
-        async {
-            let gid = group_for_admin(&p.viewer, &id)?;
-            let who = admin(&p.viewer)?;
-            let _ = groups::remove_member(State(state.clone()), who, Path((gid.to_string(), line)))
-                .await
-                .map_err(|e| PageError::from(e).back("/phone-numbers#groups", "Back to groups"))?;
-            Ok(to_page(&p.viewer, "member-removed", None))
-        }
-        .await,
-    )
-}
-
-/// `POST /groups/:id/delete` with the `confirm` box ticked.
-pub async fn delete_group(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    p: Posted,
-) -> Response {
-    respond(
-        async {
-            let gid = group_for_admin(&p.viewer, &id)?;
-            let who = admin(&p.viewer)?;
-            if !p.form.checked("confirm") {
-                return Err(PageError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Please confirm",
-                    "Tick “Yes, delete” to delete the group.",
-                )
-                .back("/phone-numbers#groups", "Back to groups"));
-            }
-            groups::delete(State(state.clone()), who, Path(gid.to_string())).await?;
-            Ok(to_page(&p.viewer, "group-deleted", None))
         }
         .await,
     )
