@@ -40,6 +40,14 @@ pub enum Command {
         /// The new file to write.
         file: String,
     },
+    /// Print one stored call as JSON, with its provider record (`raw`) as
+    /// the provider sent it; exits 1 when there is no such call.
+    Call {
+        /// The provider: exotel, twilio or manual.
+        provider: String,
+        /// The provider's id of the call (Exotel's and Twilio's CallSid).
+        provider_call_id: String,
+    },
     /// Fill the database with realistic demo traffic (safe to run again).
     Demo {
         /// Days of history up to today.
@@ -136,4 +144,23 @@ pub async fn run_import(
         report.read as f64 / secs.max(1e-9)
     );
     Ok(report)
+}
+
+/// A stored call as `linewise call` prints it: the fields of `POST
+/// /api/calls`, `raw` as the provider sent it.
+pub fn call_json(c: crate::domain::NewCall) -> serde_json::Value {
+    serde_json::json!({
+        "provider": c.provider.as_str(),
+        "providerCallId": c.provider_call_id,
+        "phoneNumber": c.phone_number.as_str(),
+        "otherParty": c.other_party,
+        "direction": c.direction.as_str(),
+        "status": c.status.as_str(),
+        "startedAt": c.started_at.to_string(),
+        "endedAt": c.ended_at.map(|t| t.to_string()),
+        "durationSeconds": c.duration_seconds,
+        "flowId": c.flow_id,
+        "recordingUrl": c.recording_url,
+        "raw": c.raw.into_value(),
+    })
 }

@@ -37,6 +37,25 @@ async fn main() -> anyhow::Result<()> {
             println!("backed up to {file}");
             Ok(())
         }
+        Command::Call {
+            provider,
+            provider_call_id,
+        } => {
+            let store = linewise::store::open(&cli.settings.database_url).await?;
+            match store.find_call(&provider, &provider_call_id).await? {
+                Some(call) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&linewise::cli::call_json(call))?
+                    );
+                    Ok(())
+                }
+                None => {
+                    eprintln!("no {provider} call has the id '{provider_call_id}'");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Demo { days } => {
             let (state, admin) = linewise::app::build(&cli.settings).await?;
             print_admin(admin);

@@ -483,6 +483,13 @@ impl Store for CachedStore {
         let r = self.inner.delete_user(id, audit).await;
         self.registry_changed(r).await
     }
+    async fn find_call(
+        &self,
+        provider: &str,
+        provider_call_id: &str,
+    ) -> StoreResult<Option<NewCall>> {
+        self.inner.find_call(provider, provider_call_id).await
+    }
     async fn revoke_token(&self, fingerprint: &str, expires_at: i64) -> StoreResult<()> {
         let r = self.inner.revoke_token(fingerprint, expires_at).await;
         self.registry_changed(r).await

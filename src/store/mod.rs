@@ -8,7 +8,7 @@
 pub mod cached;
 mod callers;
 mod postgres;
-mod raw;
+mod raw_codec;
 pub mod rollup;
 mod sql;
 mod sqlite;
@@ -447,6 +447,13 @@ pub trait Store: Send + Sync + 'static {
         audit: Audit<'_>,
     ) -> StoreResult<UserRow>;
     async fn delete_user(&self, id: i64, audit: Audit<'_>) -> StoreResult<()>;
+    /// One stored call by its provider and the provider's id, with its
+    /// `raw` as the provider sent it (for people looking into a call).
+    async fn find_call(
+        &self,
+        provider: &str,
+        provider_call_id: &str,
+    ) -> StoreResult<Option<NewCall>>;
     /// Ends a signed-in session: the token with this fingerprint is refused
     /// from now until it expires (`expires_at`, Unix seconds). Forgets
     /// tokens that have expired.

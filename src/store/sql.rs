@@ -355,7 +355,7 @@ macro_rules! store_impl {
                 recording_url: r.try_get("recording_url")?,
                 raw: serde_json::Value::Null.into(),
             };
-            call.raw = super::raw::decode(&r.try_get::<String, _>("raw")?, &call)?.into();
+            call.raw = super::raw_codec::decode(&r.try_get::<String, _>("raw")?, &call)?.into();
             Ok(call)
         }
 
@@ -1474,7 +1474,7 @@ macro_rules! store_impl {
                     .push_bind(c.duration_seconds)
                     .push_bind(c.flow_id.clone())
                     .push_bind(c.recording_url.clone())
-                    .push_bind(super::raw::encode(c))
+                    .push_bind(super::raw_codec::encode(c))
                     .push_bind(now)
                     .push_bind(now);
             });
@@ -1580,7 +1580,7 @@ macro_rules! store_impl {
                 .bind(merged.duration_seconds)
                 .bind(merged.flow_id.clone())
                 .bind(merged.recording_url.clone())
-                .bind(super::raw::encode(merged))
+                .bind(super::raw_codec::encode(merged))
                 .bind(now)
                 .bind(id)
                 .execute(&mut **tx)
@@ -1611,7 +1611,7 @@ macro_rules! store_impl {
                 .bind(c.duration_seconds)
                 .bind(c.flow_id.clone())
                 .bind(c.recording_url.clone())
-                .bind(super::raw::encode(c))
+                .bind(super::raw_codec::encode(c))
                 .bind(now)
                 .execute(&mut **tx)
                 .await
@@ -2434,6 +2434,20 @@ macro_rules! store_impl {
                 audit_in(&mut tx, audit, "delete", "user", id, Some(audit.views.user(&target)), None).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(())
+            }
+
+            async fn find_call(&self, provider: &str, provider_call_id: &str) -> StoreResult<Option<NewCall>> {
+                let row = sqlx::query(
+                    "SELECT id, provider, provider_call_id, phone_number, other_party, direction, status, started_at, \
+                     ended_at, duration_seconds, flow_id, recording_url, raw FROM calls \
+                     WHERE provider = $1 AND provider_call_id = $2",
+                )
+                .bind(provider)
+                .bind(provider_call_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+                row.as_ref().map(stored_call).transpose()
             }
 
             async fn revoke_token(&self, fingerprint: &str, expires_at: i64) -> StoreResult<()> {

@@ -349,3 +349,60 @@ async fn backup_copies_a_live_database_consistently() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }
+
+/// `linewise call` prints a stored call with its provider record as sent,
+/// though the database keeps that record without what the row holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_prints_a_stored_call_with_its_raw_record() {
+    for backend in [
+        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::Postgres,
+    ] {
+        let Some(app) = crate::helpers::try_spawn(backend).await else {
+            continue;
+        };
+        let raw = json!({
+            "providerCallId": "r-1", "phoneNumber": "+918047180000", "status": "completed",
+            "Price": "2.5", "Legs": [{"Number": "+919812345678"}],
+        });
+        app.calls(json!([{
+            "providerCallId": "r-1", "phoneNumber": "+918047180000", "direction": "inbound",
+            "status": "completed", "startedAt": "2026-01-10T10:00:00Z", "durationSeconds": 42,
+            "raw": raw,
+        }]))
+        .await;
+        // Stored without the three fields the row already holds.
+        assert_eq!(
+            app.sql_count(
+                "SELECT COUNT(*) FROM calls WHERE raw LIKE '=%' AND raw NOT LIKE '%r-1%'"
+            )
+            .await,
+            1
+        );
+        let out = bin()
+            .args(["call", "manual", "r-1"])
+            .env("DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let call: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(call["raw"], raw, "{backend:?}");
+        assert_eq!(call["durationSeconds"], 42);
+        assert_eq!(call["startedAt"], "2026-01-10T10:00:00Z");
+        let out = bin()
+            .args(["call", "manual", "nope"])
+            .env("DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no manual call has the id 'nope'"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
