@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `main.rs` | thin: parses the CLI, starts tracing, dispatches to [`cli`] |
 //! | [`config`] | every setting, as a flag and a `LINEWISE_*` variable |
-//! | [`cli`] | `serve`, `user add`, `demo` |
+//! | [`cli`] | the commands: `serve`, `import`, `backup`, `call`, `demo`, `user add` |
 //! | [`app`] | start-up: open the store, the JWT secret, the first admin |
 //! | [`domain`] | pure, validated types: E.164 numbers, calls (and their provider record, [`domain::Raw`]), roles, periods, filters |
 //! | [`store`] | the [`store::Store`] trait; SQLite and PostgreSQL from one SQL body; `migrations/<engine>/`; [`store::rollup`]: the pre-aggregated figures every analytics read uses, kept in the write's transaction; `store/callers.rs`: the caller ids behind exact distinct callers |
