@@ -214,6 +214,32 @@ fn seconds_header(description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
+/// Answers that many routes share, as one entry of their `responses(…)`.
+macro_rules! shared_responses {
+    ($($(#[$doc:meta])* $name:ident => [$($status:literal => $response:ident),+]),+ $(,)?) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+                [$(($status, stringify!($response))),+]
+                    .into_iter()
+                    .map(|(status, name)| {
+                        (status.to_string(), RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)))
+                    })
+                    .collect()
+            }
+        }
+    )+};
+}
+
+shared_responses! {
+    /// Every route behind a token: no or a bad token, the database down.
+    SignedIn => ["401" => Unauthorized, "503" => Unavailable],
+    /// Every route that reads a JSON body: malformed, too large, invalid.
+    JsonBody => ["400" => BadRequest, "413" => PayloadTooLarge, "422" => Invalid],
+}
+
 /// Reusable error responses: `(status = 404, response = NotFound)`.
 macro_rules! error_responses {
     ($($name:ident => $description:literal $(+ $header:literal : $header_doc:literal)?),+ $(,)?) => {$(

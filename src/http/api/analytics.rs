@@ -168,10 +168,9 @@ fn today(state: &AppState, rest: &QueryPairs) -> ApiResult<Period> {
     params(ViewQuery),
     responses(
         (status = 200, description = "The period's figures (default: today)", body = Dashboard),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn dashboard(
@@ -208,10 +207,9 @@ impl From<ViewError> for ApiError {
     params(ViewQuery, TimeseriesQuery),
     responses(
         (status = 200, description = "Buckets aligned to `tz`, empty ones included", body = Timeseries),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn timeseries(
@@ -235,10 +233,9 @@ pub async fn timeseries(
     params(ViewQuery, BreakdownQuery),
     responses(
         (status = 200, description = "The period's figures per value", body = Breakdown),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn breakdown(
@@ -269,10 +266,9 @@ pub async fn breakdown(
     params(ViewQuery, CompareQuery),
     responses(
         (status = 200, description = "Per line: the period, the period of equal length before, and the change", body = Comparison),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn compare(
@@ -435,11 +431,10 @@ impl Drop for ExportSlot {
     responses(
         (status = 200, description = "One row per call after a header row", content_type = "text/csv", body = String,
             headers(("Content-Disposition" = String, description = "attachment; filename=\"linewise-calls.csv\""))),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
         (status = 429, response = doc::RateLimited),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn export(

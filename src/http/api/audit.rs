@@ -77,10 +77,9 @@ pub struct AuditPage {
     params(AuditQueryParams),
     responses(
         (status = 200, description = "A page of changes, newest first", body = AuditPage),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(

@@ -241,12 +241,9 @@ pub struct LoginView {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in", body = LoginView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
         (status = 429, response = doc::RateLimited),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn login(
@@ -309,8 +306,7 @@ pub async fn login(
     tag = "auth",
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn logout(
@@ -330,8 +326,7 @@ pub async fn logout(
     tag = "auth",
     responses(
         (status = 200, description = "The signed-in user", body = UserView),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserView>> {

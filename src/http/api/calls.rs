@@ -238,12 +238,9 @@ impl FromRequestParts<AppState> for CallWriter {
     request_body(content = CallBatch, description = "One call, or an array of 1 to 10 000; checked whole, then stored in one transaction"),
     responses(
         (status = 200, description = "Every call stored", body = BatchOutcome),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn create(
@@ -300,10 +297,9 @@ fn decode_cursor(s: &str) -> ApiResult<(i64, i64)> {
     params(super::analytics::ViewQuery, PageQuery),
     responses(
         (status = 200, description = "A page of the calls the user may see", body = CallPage),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(

@@ -96,8 +96,7 @@ fn check_name(name: &str) -> ApiResult<String> {
     tag = "groups",
     responses(
         (status = 200, description = "Every group, with the members the user may see", body = GroupList),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<GroupList>> {
@@ -118,9 +117,8 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
     params(GroupId),
     responses(
         (status = 200, description = "The group", body = GroupView),
-        (status = 401, response = doc::Unauthorized),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn get(
@@ -153,13 +151,10 @@ pub struct CreateGroup {
     request_body = CreateGroup,
     responses(
         (status = 201, description = "Created", body = GroupView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn create(
@@ -208,14 +203,11 @@ fn optional_nullable<'de, D: serde::Deserializer<'de>>(
     request_body = UpdateGroup,
     responses(
         (status = 200, description = "The changed group", body = GroupView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn update(
@@ -251,10 +243,9 @@ pub async fn update(
     params(GroupId),
     responses(
         (status = 204, description = "Deleted; its lines stay"),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn delete(
@@ -287,13 +278,10 @@ pub struct Members {
     request_body = Members,
     responses(
         (status = 200, description = "The group with its new members", body = GroupView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn add_members(
@@ -320,10 +308,9 @@ pub async fn add_members(
     params(GroupMember),
     responses(
         (status = 200, description = "The group without that line", body = GroupView),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn remove_member(

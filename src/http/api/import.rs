@@ -74,12 +74,9 @@ pub struct ImportQuery {
     ),
     responses(
         (status = 200, description = "What was stored and what was rejected, with each rejected record's position", body = ImportReport),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn upload(

@@ -108,12 +108,9 @@ pub struct CreateKey {
     request_body = CreateKey,
     responses(
         (status = 201, description = "The new key, shown this once", body = NewKey),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn create(
@@ -160,9 +157,8 @@ pub async fn create(
     tag = "ingest-keys",
     responses(
         (status = 200, description = "Every key, revoked ones too", body = KeyList),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<KeyList>> {
@@ -184,10 +180,9 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Key
     params(KeyId),
     responses(
         (status = 200, description = "The revoked key (revoking twice changes nothing)", body = KeyView),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn revoke(

@@ -228,9 +228,8 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "The lines the user may see", body = Vec<PhoneNumberView>),
-        (status = 401, response = doc::Unauthorized),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(
@@ -275,8 +274,7 @@ pub struct DropdownItem {
     tag = "phone-numbers",
     responses(
         (status = 200, description = "The active lines the user may see", body = Vec<DropdownItem>),
-        (status = 401, response = doc::Unauthorized),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn dropdown(
@@ -306,9 +304,8 @@ pub async fn dropdown(
     params(LineId),
     responses(
         (status = 200, description = "The line", body = PhoneNumberView),
-        (status = 401, response = doc::Unauthorized),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn get(
@@ -336,9 +333,8 @@ pub async fn get(
     tag = "phone-numbers",
     responses(
         (status = 200, description = "The primary line", body = PhoneNumberView),
-        (status = 401, response = doc::Unauthorized),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn primary(
@@ -360,13 +356,10 @@ pub async fn primary(
     responses(
         (status = 200, description = "An existing line with that number, updated", body = PhoneNumberView),
         (status = 201, description = "A new line", body = PhoneNumberView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn upsert(
@@ -401,14 +394,11 @@ pub async fn upsert(
     request_body = LineBody,
     responses(
         (status = 200, description = "The changed line", body = PhoneNumberView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn update(
@@ -436,10 +426,9 @@ pub async fn update(
     params(LineId),
     responses(
         (status = 204, description = "Deleted; its call records stay"),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn delete(
@@ -465,9 +454,8 @@ pub async fn delete(
     tag = "phone-numbers",
     responses(
         (status = 200, description = "What was registered", body = Discovered),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn discover(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Discovered>> {
@@ -508,13 +496,10 @@ pub struct BulkResult {
     request_body(content = Vec<BulkItem>, description = "1 to 1000 changes, all or nothing"),
     responses(
         (status = 200, description = "Every line changed", body = BulkResult),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn bulk(

@@ -98,9 +98,8 @@ pub struct UserId {
     tag = "users",
     responses(
         (status = 200, description = "Every user", body = UserList),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn list(State(state): State<AppState>, _: SuperAdmin) -> ApiResult<Json<UserList>> {
@@ -121,10 +120,9 @@ pub async fn list(State(state): State<AppState>, _: SuperAdmin) -> ApiResult<Jso
     params(UserId),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn get(
@@ -172,13 +170,10 @@ pub struct CreateUser {
     request_body = CreateUser,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn create(
@@ -227,14 +222,11 @@ pub struct UpdateUser {
     request_body = UpdateUser,
     responses(
         (status = 200, description = "The changed user", body = UserView),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn update(
@@ -277,11 +269,10 @@ pub async fn update(
     params(UserId),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn delete(

@@ -113,9 +113,8 @@ pub struct TwilioCallback {
     params(ExotelCallback),
     responses(
         (status = 200, description = "Stored (an empty body)"),
-        (status = 401, response = doc::Unauthorized),
         (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::SignedIn,
     )
 )]
 pub async fn exotel_passthru(state: State<AppState>, req: Request) -> ApiResult<StatusCode> {
@@ -135,11 +134,8 @@ pub async fn exotel_passthru(state: State<AppState>, req: Request) -> ApiResult<
     )),
     responses(
         (status = 200, description = "Stored (an empty body)"),
-        (status = 400, response = doc::BadRequest),
-        (status = 401, response = doc::Unauthorized),
-        (status = 413, response = doc::PayloadTooLarge),
-        (status = 422, response = doc::Invalid),
-        (status = 503, response = doc::Unavailable),
+        doc::JsonBody,
+        doc::SignedIn,
     )
 )]
 pub async fn exotel_status(state: State<AppState>, req: Request) -> ApiResult<StatusCode> {
