@@ -222,8 +222,12 @@ pub struct TokenSubject {
 /// so the revocation list holds nothing that could be used as a token.
 pub fn token_fingerprint(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(token.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(token.as_bytes()) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// Issues and checks access tokens with one HS256 key.
