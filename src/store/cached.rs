@@ -496,7 +496,8 @@ impl Store for CachedStore {
     }
     async fn token_revoked(&self, fingerprint: &str) -> StoreResult<bool> {
         // Cached with the users: a sign-out is a registry write, on any node.
-        self.notice_other_writers();
+        // Asked right after `get_user`, whose look at other processes'
+        // commits this answer's version already reflects.
         let version = self.registry_version.load(Ordering::SeqCst);
         let key = (version, fingerprint.to_string());
         if let Some(r) = self.revoked.get(&key) {
