@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::ADMIN_PASSWORD as PASSWORD;
-use crate::process::{Server, bin};
+use crate::process::{Server, bin, succeeded};
 
 #[test]
 fn help_lists_every_setting() {
@@ -379,15 +379,10 @@ async fn call_prints_a_stored_call_with_its_raw_record() {
             .await,
             1
         );
-        let out = bin()
-            .args(["call", "manual", "r-1"])
-            .env("DATABASE_URL", &app.database_url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeded(
+            bin()
+                .args(["call", "manual", "r-1"])
+                .env("DATABASE_URL", &app.database_url),
         );
         let call: Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(call["raw"], raw, "{backend:?}");

@@ -22,6 +22,17 @@ pub fn bin() -> Command {
 
 /// [`bin`] with the file mode creation mask `umask`, whatever this
 /// process's is (set by `sh`, which then becomes `linewise`: same process).
+/// Runs a command to its end; panics with its stderr unless it succeeded.
+pub fn succeeded(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn bin_with_umask(umask: u32) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
@@ -357,15 +368,10 @@ async fn the_database_files_are_readable_by_their_owner_only() {
     }
 
     let copy = dir.join("copy.db");
-    let out = bin_with_umask(0o022)
-        .args(["backup", copy.to_str().unwrap()])
-        .env("DATABASE_URL", &server.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        bin_with_umask(0o022)
+            .args(["backup", copy.to_str().unwrap()])
+            .env("DATABASE_URL", &server.url),
     );
     assert_eq!(
         mode("copy.db"),
